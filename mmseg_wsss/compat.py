@@ -1,0 +1,111 @@
+"""Workarounds for the pinned stack, each applied only when its problem exists.
+
+1. ``torch.load`` defaults to ``weights_only=True`` (torch >= 2.6) and refuses
+   mmengine's ``HistoryBuffer`` and numpy scalars that every Runner checkpoint
+   carries in its message hub. Exactly those types are allow-listed; nothing
+   else, so a checkpoint with an arbitrary pickled object is still refused.
+2. With ``mmcv-lite`` there is no compiled ``mmcv._ext``, yet ``mmseg.utils``
+   imports ``mmcv.ops`` unconditionally. A stand-in module is registered whose
+   functions raise a clear error when called.
+3. The CPU torch cannot load torchvision's CUDA-linked ``_C.so``, which
+   ``torchvision._meta_registrations`` touches at import. That module is
+   stubbed before torchvision is imported.
+"""
+import importlib.util
+import sys
+import types
+from typing import Callable, List
+
+import numpy as np
+import torch
+
+MMCV_EXT = 'mmcv._ext'
+TV_META = 'torchvision._meta_registrations'
+
+
+def checkpoint_safe_globals() -> List[type]:
+    """The non-tensor types a Runner checkpoint carries besides containers."""
+    from mmengine.logging import HistoryBuffer
+    scalar = np._core.multiarray.scalar if hasattr(
+        np, '_core') else np.core.multiarray.scalar
+    dtypes = [type(np.dtype(t)) for t in (
+        np.float64, np.float32, np.float16, np.int64, np.int32, np.int16,
+        np.int8, np.uint8, np.bool_)]
+    return [HistoryBuffer, scalar, np.dtype] + dtypes
+
+
+def allow_checkpoint_types() -> bool:
+    """Allow-list Runner checkpoint types for ``torch.load(weights_only)``.
+
+    Returns:
+        bool: True if the allow-list was (or already is) installed.
+    """
+    add = getattr(torch.serialization, 'add_safe_globals', None)
+    if add is None:  # torch < 2.4: no weights_only default, nothing to do
+        return False
+    add(checkpoint_safe_globals())
+    return True
+
+
+def _unavailable_op(name: str) -> Callable:
+
+    def op(*args, **kwargs):
+        raise RuntimeError(
+            f'mmcv op `{name}` is not available: mmcv-lite has no compiled '
+            'ops. Install full mmcv (`make install MMCV_FULL=1`) to use it.')
+
+    op.__name__ = name
+    return op
+
+
+def _stand_in_ext() -> types.ModuleType:
+    """A ``mmcv._ext`` module whose every attribute is a raising op."""
+    module = types.ModuleType(MMCV_EXT)
+    module.__spec__ = importlib.util.spec_from_loader(MMCV_EXT, loader=None)
+    module.__file__ = '<mmseg_wsss stand-in for mmcv._ext>'
+    module.__getattr__ = _unavailable_op
+    return module
+
+
+def stub_mmcv_ext() -> bool:
+    """Register the stand-in ``mmcv._ext`` if mmcv has no compiled ops.
+
+    Returns:
+        bool: True if the stand-in is in place.
+    """
+    if MMCV_EXT in sys.modules:
+        return getattr(sys.modules[MMCV_EXT], '__file__', '').startswith(
+            '<mmseg_wsss')
+    if importlib.util.find_spec('mmcv') is None:
+        return False
+    if importlib.util.find_spec(MMCV_EXT) is not None:
+        return False
+    sys.modules[MMCV_EXT] = _stand_in_ext()
+    return True
+
+
+def stub_torchvision_meta() -> bool:
+    """Stub ``torchvision._meta_registrations`` for a CPU-only torch.
+
+    Returns:
+        bool: True if the stub is in place.
+    """
+    if TV_META in sys.modules:
+        return getattr(sys.modules[TV_META], '__file__', '').startswith(
+            '<mmseg_wsss')
+    if 'torchvision' in sys.modules or torch.version.cuda is not None:
+        return False
+    if importlib.util.find_spec('torchvision') is None:
+        return False
+    module = types.ModuleType(TV_META)
+    module.__spec__ = importlib.util.spec_from_loader(TV_META, loader=None)
+    module.__file__ = '<mmseg_wsss stub: CPU torch cannot load CUDA kernels>'
+    sys.modules[TV_META] = module
+    return True
+
+
+def apply() -> None:
+    """Apply every workaround whose problem is present."""
+    stub_torchvision_meta()
+    stub_mmcv_ext()
+    allow_checkpoint_types()
