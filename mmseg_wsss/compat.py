@@ -2,8 +2,10 @@
 
 1. ``torch.load`` defaults to ``weights_only=True`` (torch >= 2.6) and refuses
    mmengine's ``HistoryBuffer`` and numpy scalars that every Runner checkpoint
-   carries in its message hub. Exactly those types are allow-listed; nothing
-   else, so a checkpoint with an arbitrary pickled object is still refused.
+   carries in its message hub. Exactly those types are allow-listed, and the
+   ``getattr`` that pickles ``HistoryBuffer``'s statistics methods is replaced
+   by one that returns those methods and nothing else; a checkpoint with an
+   arbitrary pickled object is still refused.
 2. With ``mmcv-lite`` there is no compiled ``mmcv._ext``, yet ``mmseg.utils``
    imports ``mmcv.ops`` unconditionally. A stand-in module is registered whose
    functions raise a clear error when called.
@@ -12,6 +14,7 @@
    stubbed before torchvision is imported.
 """
 import importlib.util
+import pickle
 import sys
 import types
 from typing import Callable, List
@@ -24,14 +27,36 @@ TV_META = 'torchvision._meta_registrations'
 
 
 def checkpoint_safe_globals() -> List[type]:
-    """The non-tensor types a Runner checkpoint carries besides containers."""
+    """The non-tensor types a Runner checkpoint carries besides containers:
+    ``HistoryBuffer`` (whose history is a numpy array) and numpy scalars."""
     from mmengine.logging import HistoryBuffer
-    scalar = np._core.multiarray.scalar if hasattr(
-        np, '_core') else np.core.multiarray.scalar
+    multiarray = np._core.multiarray if hasattr(
+        np, '_core') else np.core.multiarray
     dtypes = [type(np.dtype(t)) for t in (
         np.float64, np.float32, np.float16, np.int64, np.int32, np.int16,
         np.int8, np.uint8, np.bool_)]
-    return [HistoryBuffer, scalar, np.dtype] + dtypes
+    return [
+        HistoryBuffer, multiarray.scalar, multiarray._reconstruct, np.ndarray,
+        np.dtype
+    ] + dtypes
+
+
+HISTORY_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def history_buffer_getattr(obj: object, name: str) -> Callable:
+    """``getattr`` for unpickling: only ``HistoryBuffer``'s statistics.
+
+    ``HistoryBuffer.__getstate__`` stores its statistics methods, which
+    pickle as ``getattr(HistoryBuffer, 'min')``; any other attribute
+    lookup in a checkpoint is refused.
+    """
+    from mmengine.logging import HistoryBuffer
+    if obj is HistoryBuffer and name in HISTORY_STATISTICS:
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'checkpoint asks for getattr({obj!r}, {name!r}); only '
+        f'HistoryBuffer.{{{",".join(HISTORY_STATISTICS)}}} are allowed')
 
 
 def allow_checkpoint_types() -> bool:
@@ -44,6 +69,8 @@ def allow_checkpoint_types() -> bool:
     if add is None:  # torch < 2.4: no weights_only default, nothing to do
         return False
     add(checkpoint_safe_globals())
+    add([(history_buffer_getattr, '__builtin__.getattr'),
+         (history_buffer_getattr, 'builtins.getattr')])
     return True
 
 

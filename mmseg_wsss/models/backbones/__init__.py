@@ -1,0 +1,4 @@
+from .efficientnet_lite import EfficientNetLite
+from .wide_resnet38 import WideResNet38
+
+__all__ = ['EfficientNetLite', 'WideResNet38']

@@ -1,0 +1,3 @@
+from .cam_classifier import CAMClassifier
+
+__all__ = ['CAMClassifier']

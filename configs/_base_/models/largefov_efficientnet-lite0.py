@@ -1,0 +1,39 @@
+# LargeFOV segmenter on EfficientNet-Lite0 (ImageNet), output stride 16.
+# fc6 dilation 4 at OS16 covers the 14x14 map of a 224 crop the way
+# dilation 12 covers DeepLab's 41x41 map at OS8.
+norm_cfg = dict(type='BN', requires_grad=True)
+data_preprocessor = dict(
+    type='SegDataPreProcessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True,
+    pad_val=0,
+    seg_pad_val=255)
+model = dict(
+    type='EncoderDecoder',
+    data_preprocessor=data_preprocessor,
+    backbone=dict(
+        type='EfficientNetLite',
+        arch='lite0',
+        out_indices=(7, ),
+        output_stride=16,
+        frozen_stages=2,
+        norm_eval=True,
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='checkpoints/efficientnet_lite0_imagenet.pth')),
+    decode_head=dict(
+        type='LargeFOVHead',
+        in_channels=1280,
+        in_index=0,
+        channels=512,
+        dilation=4,
+        num_classes=21,
+        fc_dropout_ratio=0.5,
+        dropout_ratio=0.5,
+        align_corners=False,
+        loss_decode=dict(
+            type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0,
+            avg_non_ignore=True)),
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole'))
