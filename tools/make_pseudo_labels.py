@@ -27,7 +27,7 @@ from mmseg.registry import DATASETS, MODELS
 import mmseg_wsss  # noqa: F401  (compat workarounds, registration)
 from mmseg_wsss.engine import (CAMLabelGenerator, write_meta,
                                write_pseudo_labels)
-from mmseg_wsss.evaluation.metrics import label_dir_stats
+from mmseg_wsss.evaluation.metrics import label_dir_stats, summarize
 
 LABEL_PIPELINE = [
     dict(type='LoadImageFromFile'),
@@ -84,8 +84,9 @@ def score_labels(dataset, out_dir: str, num_classes: int) -> Optional[dict]:
     if not all(p and osp.isfile(p) for p in gt_paths):
         print_log('no ground-truth masks: labels not scored', logger='current')
         return None
-    pred_paths = [osp.join(out_dir, f"{info['img_id']}.png") for info in infos]
-    return label_dir_stats(pred_paths, gt_paths, num_classes)
+    hist = label_dir_stats(out_dir, osp.dirname(gt_paths[0]),
+                           [info['img_id'] for info in infos], num_classes)
+    return summarize(hist)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> dict:
@@ -136,7 +137,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
         if scores is not None:
             write_meta(dict(scores=scores), out_dir)
             print_log(
-                f'pseudo labels vs masks: ' + ', '.join(
+                'pseudo labels vs masks: ' + ', '.join(
                     f'{k} {v:.2f}' for k, v in scores.items()
                     if isinstance(v, float)), logger='current')
     return dict(out_dir=out_dir, scores=scores)
