@@ -1,7 +1,6 @@
 # MS COCO 2014, 81 classes (background + 80 things), in the layout that
 # tools/dataset_converters/coco2014.py writes: images/{train,val}2014,
 # mask/{train,val}2014, {train,val}.txt, cls_labels.json.
-custom_imports = dict(imports=['mmseg_wsss'], allow_failed_imports=False)
 dataset_type = 'WSSSCOCODataset'
 data_root = 'data/coco2014'
 img_scale = (512, 512)
@@ -75,7 +74,8 @@ val_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
-        data_prefix=dict(img_path='images/val2014', seg_map_path='mask/val2014'),
+        data_prefix=dict(
+            img_path='images/val2014', seg_map_path='mask/val2014'),
         ann_file='val.txt',
         img_labels_file='cls_labels.json',
         test_mode=True,

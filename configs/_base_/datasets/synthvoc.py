@@ -1,6 +1,5 @@
 # SynthVOC (VOC layout, 21 classes, 256x256 images, train 3000 / val 500).
 # data_root is relative to the repository root; override it for other setups.
-custom_imports = dict(imports=['mmseg_wsss'], allow_failed_imports=False)
 dataset_type = 'WSSSVOCDataset'
 data_root = '../shared/data/synthvoc'
 crop_size = (224, 224)

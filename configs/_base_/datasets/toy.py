@@ -1,6 +1,5 @@
 # Procedural toy set (mmseg_wsss/datasets/toy.py writes it): VOC layout,
 # 128x128 images, 5 classes. data_root is relative to the repository root.
-custom_imports = dict(imports=['mmseg_wsss'], allow_failed_imports=False)
 dataset_type = 'WSSSVOCDataset'
 data_root = 'data/toy'
 metainfo = dict(

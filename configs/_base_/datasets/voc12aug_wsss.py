@@ -1,7 +1,6 @@
 # PASCAL VOC 2012 + SBD aug (10582 train images; tools/dataset_converters/
 # voc_aug.py writes SegmentationClassAug, train_aug.txt and cls_labels.json).
 # No saliency ships with VOC: methods that take it set saliency_dir.
-custom_imports = dict(imports=['mmseg_wsss'], allow_failed_imports=False)
 dataset_type = 'WSSSVOCDataset'
 data_root = 'data/VOCdevkit/VOC2012'
 img_scale = (512, 512)

@@ -1,10 +1,10 @@
 # CAM classifier: EfficientNet-Lite0 (ImageNet), output stride 16, stem and
 # first two stages frozen, GAP + bias-free 1x1 classifier on the 1280-d head.
-norm_cfg = dict(type='BN', requires_grad=True)
 data_preprocessor = dict(
     type='SegDataPreProcessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
+    # the EfficientNet-Lite weights expect (x - 127) / 128 on RGB
+    mean=[127., 127., 127.],
+    std=[128., 128., 128.],
     bgr_to_rgb=True,
     pad_val=0,
     seg_pad_val=255)

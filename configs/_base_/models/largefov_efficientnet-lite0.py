@@ -1,11 +1,11 @@
 # LargeFOV segmenter on EfficientNet-Lite0 (ImageNet), output stride 16.
 # fc6 dilation 4 at OS16 covers the 14x14 map of a 224 crop the way
 # dilation 12 covers DeepLab's 41x41 map at OS8.
-norm_cfg = dict(type='BN', requires_grad=True)
 data_preprocessor = dict(
     type='SegDataPreProcessor',
-    mean=[123.675, 116.28, 103.53],
-    std=[58.395, 57.12, 57.375],
+    # the EfficientNet-Lite weights expect (x - 127) / 128 on RGB
+    mean=[127., 127., 127.],
+    std=[128., 128., 128.],
     bgr_to_rgb=True,
     pad_val=0,
     seg_pad_val=255)
