@@ -4,7 +4,9 @@ _base_ = [
     '../_base_/models/cam_efficientnet-lite0.py', '../_base_/datasets/toy.py',
     '../_base_/default_runtime.py', '../_base_/schedules/schedule_800.py'
 ]
-model = dict(decode_head=dict(num_classes=5))
+model = dict(
+    data_preprocessor=dict(size=(112, 112)),
+    decode_head=dict(num_classes=5))
 train_dataloader = dict(sampler=dict(type='InfiniteSampler', shuffle=True))
 param_scheduler = [
     dict(type='PolyLR', eta_min=0., power=0.9, begin=0, end=120,

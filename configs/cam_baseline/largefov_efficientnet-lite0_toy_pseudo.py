@@ -4,7 +4,9 @@ _base_ = [
     '../_base_/datasets/toy.py', '../_base_/default_runtime.py',
     '../_base_/schedules/schedule_800.py'
 ]
-model = dict(decode_head=dict(num_classes=5, dilation=2))
+model = dict(
+    data_preprocessor=dict(size=(112, 112)),
+    decode_head=dict(num_classes=5, dilation=2))
 pseudo_label_dir = 'work_dirs/demo/cls/pseudo_labels/cam/stage_0'
 train_dataloader = dict(
     sampler=dict(type='InfiniteSampler', shuffle=True),

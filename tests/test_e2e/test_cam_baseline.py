@@ -56,7 +56,7 @@ def test_cam_baseline_end_to_end(toy_root, tmp_path):
     assert ckpt.exists()
     metrics = runner.test()
     assert 0 <= metrics['mIoU'] <= 100
-    assert 0 < metrics['best_thr'] < 1  # CAMMetric swept the threshold
+    assert 0 < metrics['cam/best_thr'] < 1  # CAMMetric swept thresholds
 
     labels = tmp_path / 'labels'
     cfg_file = tmp_path / 'cls.py'

@@ -6,6 +6,7 @@ data_preprocessor = dict(
     mean=[127., 127., 127.],
     std=[128., 128., 128.],
     bgr_to_rgb=True,
+    size=(224, 224),
     pad_val=0,
     seg_pad_val=255)
 model = dict(

@@ -136,8 +136,11 @@ class CAMMetric(BaseMetric):
             dataset classes.
         ignore_index (int): GT ignore value. Default: 255.
         collect_device (str): Device for collecting results across ranks.
-        prefix (str, optional): Prefix of the metric names.
+        prefix (str, optional): Prefix of the metric names. Default: ``cam``
+            (``cam/mIoU``, ``cam/best_thr``), so it sits beside IoUMetric.
     """
+
+    default_prefix = 'cam'
 
     def __init__(self,
                  thresholds: Optional[Sequence[float]] = None,

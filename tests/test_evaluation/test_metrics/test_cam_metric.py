@@ -39,7 +39,7 @@ def test_perfect_cams_score_100():
     metric = _metric(3)
     metric.process({}, [_sample(cam, gt)])
     res = metric.evaluate(1)
-    assert res['mIoU'] == 100.0
+    assert res['cam/mIoU'] == 100.0
 
 
 def test_picks_the_constructed_threshold():
@@ -53,8 +53,8 @@ def test_picks_the_constructed_threshold():
     metric.process({}, [_sample(cam, gt)])
     metric.process({}, [_sample(cam, gt)])
     res = metric.evaluate(2)
-    assert res['best_thr'] == 0.35
-    assert res['mIoU'] == 100.0
+    assert res['cam/best_thr'] == 0.35
+    assert res['cam/mIoU'] == 100.0
     near = summarize(cam_confusion(cam, gt, np.array([0.3, 0.4])))['mIoU']
     assert np.all(near < 100)
 

@@ -1,0 +1,210 @@
+"""Loading transforms for image-level labels, saliency and pseudo labels."""
+import os.path as osp
+from typing import Optional
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmseg.registry import TRANSFORMS
+from PIL import Image, UnidentifiedImageError
+
+IGNORE_INDEX = 255
+
+
+def add_seg_field(results: dict, key: str) -> None:
+    """Register ``key`` in ``results['seg_fields']`` once, so that stock
+    geometric transforms (resize, crop, flip) apply to it exactly once."""
+    seg_fields = results.setdefault('seg_fields', [])
+    if key not in seg_fields:
+        seg_fields.append(key)
+
+
+def read_map(path: str, what: str, mode: Optional[str] = None) -> np.ndarray:
+    """Read a single-channel map, naming the file on any failure.
+
+    Args:
+        path (str): Image file.
+        what (str): What the file holds, for error messages.
+        mode (str, optional): PIL mode to convert to (e.g. ``'L'``); None
+            keeps the stored values (palette indices for a palette PNG).
+
+    Returns:
+        np.ndarray: ``H x W`` array.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what} not found: {path}')
+    try:
+        with Image.open(path) as img:
+            if mode is not None and img.mode != mode:
+                img = img.convert(mode)
+            arr = np.array(img)
+    except (UnidentifiedImageError, OSError) as e:
+        raise OSError(f'{what} {path} could not be read: {e}') from e
+    if arr.ndim != 2:
+        raise ValueError(f'{what} {path} must be a single-channel image, got '
+                         f'shape {arr.shape}')
+    return arr
+
+
+def check_same_size(arr: np.ndarray, results: dict, path: str,
+                    what: str) -> None:
+    """Raise if ``arr`` is not the size of ``results['img_shape']``."""
+    img_shape = results.get('img_shape')
+    if img_shape is not None and tuple(arr.shape[:2]) != tuple(
+            img_shape[:2]):
+        raise ValueError(
+            f'{what} {path} is {arr.shape[0]}x{arr.shape[1]} (HxW) but the '
+            f'image {results.get("img_path")} is '
+            f'{img_shape[0]}x{img_shape[1]} at this point of the pipeline')
+
+
+def check_label_values(label: np.ndarray, num_classes: int,
+                       path: str) -> None:
+    """Raise if a label map holds a value that is neither a class index in
+    ``0..num_classes-1`` nor 255."""
+    bad = (label >= num_classes) & (label != IGNORE_INDEX)
+    if bad.any():
+        values = np.unique(label[bad]).tolist()
+        raise ValueError(f'{path}: label values {values} are neither a class '
+                         f'index 0..{num_classes - 1} nor {IGNORE_INDEX} '
+                         '(ignore)')
+
+
+@TRANSFORMS.register_module()
+class LoadImageLevelLabels(BaseTransform):
+    """Turn the foreground id list into a multi-hot vector.
+
+    Required keys: ``img_labels`` (list of ids in ``1..C-1``), and
+    ``num_classes`` unless given here. Added key: ``gt_img_labels``
+    (float32 array of length ``C-1``; index ``c-1`` is class ``c``).
+
+    Args:
+        num_classes (int, optional): Classes including background. None reads
+            ``results['num_classes']`` (set by the WSSS datasets).
+    """
+
+    def __init__(self, num_classes: Optional[int] = None) -> None:
+        if num_classes is not None and num_classes < 2:
+            raise ValueError(f'num_classes must be >= 2 (background and a '
+                             f'class), got {num_classes}')
+        self.num_classes = num_classes
+
+    def transform(self, results: dict) -> dict:
+        """Add ``gt_img_labels``.
+
+        Args:
+            results (dict): Result dict with ``img_labels``.
+
+        Returns:
+            dict: The result dict with ``gt_img_labels``.
+        """
+        img_path = results.get('img_path')
+        if 'img_labels' not in results:
+            raise KeyError(f'{img_path}: no `img_labels` in the results; use '
+                           'a WSSS dataset (e.g. WSSSVOCDataset)')
+        num_classes = self.num_classes or results.get('num_classes')
+        if num_classes is None:
+            raise KeyError(f'{img_path}: LoadImageLevelLabels needs '
+                           '`num_classes` (argument or results key)')
+        labels = np.asarray(results['img_labels'], dtype=np.int64)
+        if labels.size == 0:
+            raise ValueError(f'{img_path}: empty image-level label list')
+        bad = labels[(labels < 1) | (labels >= num_classes)]
+        if bad.size:
+            raise ValueError(
+                f'{img_path}: image-level labels {bad.tolist()} are outside '
+                f'the foreground ids 1..{num_classes - 1}')
+        multi_hot = np.zeros(num_classes - 1, dtype=np.float32)
+        multi_hot[labels - 1] = 1
+        results['gt_img_labels'] = multi_hot
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(num_classes={self.num_classes})'
+
+
+@TRANSFORMS.register_module()
+class LoadSaliencyMap(BaseTransform):
+    """Load a grey saliency map as a seg field.
+
+    Required keys: ``sal_path``, ``img_shape``. Added keys: ``gt_saliency``
+    (``H x W``; float32 in [0, 1], or uint8 {0, 1} with a threshold), and
+    ``'gt_saliency'`` in ``seg_fields`` so that stock RandomResize,
+    RandomCrop and RandomFlip transform it with the image (nearest
+    interpolation). Load it before any geometric transform.
+
+    Args:
+        binarize_thr (float, optional): If set, ``value / 255 >= thr`` → 1,
+            else 0.
+    """
+
+    def __init__(self, binarize_thr: Optional[float] = None) -> None:
+        if binarize_thr is not None and not 0 <= binarize_thr <= 1:
+            raise ValueError(
+                f'binarize_thr must lie in [0, 1], got {binarize_thr}')
+        self.binarize_thr = binarize_thr
+
+    def transform(self, results: dict) -> dict:
+        """Add ``gt_saliency``.
+
+        Args:
+            results (dict): Result dict with ``sal_path``.
+
+        Returns:
+            dict: The result dict with ``gt_saliency``.
+        """
+        if 'sal_path' not in results:
+            raise KeyError(f'{results.get("img_path")}: no `sal_path`; the '
+                           'dataset needs a `saliency_dir`')
+        path = results['sal_path']
+        sal = read_map(path, 'saliency map', mode='L')
+        check_same_size(sal, results, path, 'saliency map')
+        sal = sal.astype(np.float32) / 255
+        if self.binarize_thr is not None:
+            sal = (sal >= self.binarize_thr).astype(np.uint8)
+        results['gt_saliency'] = sal
+        add_seg_field(results, 'gt_saliency')
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(binarize_thr={self.binarize_thr})'
+
+
+@TRANSFORMS.register_module()
+class LoadPseudoLabel(BaseTransform):
+    """Load a pseudo label map as ``gt_seg_map``, marked as pseudo.
+
+    Required keys: ``pseudo_label_path``, ``img_shape``; ``num_classes``
+    (optional, enables the value check). Added keys: ``gt_seg_map``
+    (uint8 ``H x W``; packed as int64), ``'gt_seg_map'`` in ``seg_fields``,
+    ``seg_map_is_pseudo=True``. Refuses to run when a ``gt_seg_map`` was
+    already loaded, so that a GT mask can never pass as a pseudo label.
+    """
+
+    def transform(self, results: dict) -> dict:
+        """Add ``gt_seg_map`` from ``pseudo_label_path``.
+
+        Args:
+            results (dict): Result dict with ``pseudo_label_path``.
+
+        Returns:
+            dict: The result dict with the pseudo label.
+        """
+        img_path = results.get('img_path')
+        if 'pseudo_label_path' not in results:
+            raise KeyError(
+                f'{img_path}: no `pseudo_label_path`; the dataset needs a '
+                '`pseudo_label_dir` (or call set_pseudo_label_dir)')
+        if 'gt_seg_map' in results:
+            raise ValueError(
+                f'{img_path}: a gt_seg_map is already loaded (e.g. by '
+                'LoadAnnotations); LoadPseudoLabel would mix it up with the '
+                'pseudo label. Load only one of them.')
+        path = results['pseudo_label_path']
+        label = read_map(path, 'pseudo label').astype(np.uint8)
+        check_same_size(label, results, path, 'pseudo label')
+        if results.get('num_classes') is not None:
+            check_label_values(label, results['num_classes'], path)
+        results['gt_seg_map'] = label
+        results['seg_map_is_pseudo'] = True
+        add_seg_field(results, 'gt_seg_map')
+        return results

@@ -1,0 +1,434 @@
+"""PASCAL VOC layout dataset for weakly supervised semantic segmentation."""
+import copy
+import hashlib
+import json
+import os
+import os.path as osp
+import tempfile
+from typing import Dict, List, Optional, Sequence, Set
+
+import mmengine
+import numpy as np
+from mmengine.dataset import force_full_init
+from mmengine.logging import print_log
+from mmseg.datasets import BaseSegDataset, PascalVOCDataset
+from mmseg.registry import DATASETS
+from PIL import Image
+
+from mmseg_wsss.utils.io import color_palette
+
+DEFAULT_LABEL_CACHE = osp.join('~', '.cache', 'mmseg_wsss', 'img_labels')
+PSEUDO_LABEL_SUFFIX = '.png'
+IGNORE_INDEX = 255
+
+
+def image_size(path: str) -> tuple:
+    """``(width, height)`` of an image, read from its header only."""
+    with Image.open(path) as img:
+        return img.size
+
+
+def find_missing(directory: str, names: Sequence[str]) -> Optional[str]:
+    """The first of ``names`` with no file in ``directory``, or None.
+
+    The directory is listed once, so checking thousands of files costs about
+    as much as one ``listdir``; names with a sub-folder fall back to a stat.
+    """
+    listed: Set[str] = set(os.listdir(directory))
+    for name in names:
+        if name not in listed and not osp.isfile(osp.join(directory, name)):
+            return name
+    return None
+
+
+def mask_fg_classes(path: str, num_classes: int) -> List[int]:
+    """Foreground classes present in a label map.
+
+    Args:
+        path (str): Label PNG (palette or grey), values ``0..num_classes-1``
+            or 255.
+        num_classes (int): Number of classes including background.
+
+    Returns:
+        list[int]: Sorted ids in ``1..num_classes-1``.
+    """
+    with Image.open(path) as img:
+        mask = np.asarray(img)
+    if mask.ndim != 2:
+        raise ValueError(f'{path}: a label map must be a single-channel '
+                         f'(palette or grey) image, got shape {mask.shape}')
+    present = np.flatnonzero(np.bincount(mask.ravel(), minlength=256))
+    bad = present[(present >= num_classes) & (present != IGNORE_INDEX)]
+    if bad.size:
+        raise ValueError(f'{path}: label values {bad.tolist()} are neither a '
+                         f'class index 0..{num_classes - 1} nor '
+                         f'{IGNORE_INDEX} (ignore)')
+    return [int(c) for c in present if 0 < c < num_classes]
+
+
+def atomic_dump_json(obj: object, path: str) -> None:
+    """Write JSON so that ``path`` is either absent or complete."""
+    out_dir = osp.dirname(osp.abspath(path))
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix='.tmp_', suffix='.json')
+    try:
+        with os.fdopen(fd, 'w') as f:
+            json.dump(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+@DATASETS.register_module()
+class WSSSVOCDataset(BaseSegDataset):
+    """VOC-layout dataset with image-level labels, saliency and pseudo labels.
+
+    Layout under ``data_root``: ``JPEGImages/<id>.jpg``,
+    ``SegmentationClass/<id>.png`` (optional, GT masks: 0 background,
+    1..C-1 classes, 255 ignore), ``ImageSets/Segmentation/<split>.txt`` (one
+    id a line) and an image-label file. Each data info carries ``img_path``,
+    ``img_id``, ``seg_map_path`` (if a mask dir is configured),
+    ``img_labels`` (sorted foreground ids), ``num_classes``, ``sal_path`` (if
+    ``saliency_dir``), ``pseudo_label_path`` (if ``pseudo_label_dir``) and
+    ``allow_gt_masks``.
+
+    Everything a pipeline will read is checked when the data list is built,
+    and a problem raises an error naming the file or id: missing image, mask,
+    saliency map or pseudo label; missing label file or an id absent from it;
+    an empty label list; a class id out of range; a saliency map whose size
+    differs from its image; an empty split. Label-map values (neither a class
+    nor 255) are checked when labels are derived from masks, and per sample
+    by LoadPseudoLabel and PackWSSSInputs.
+
+    With ``metainfo`` classes that are a subset of :attr:`METAINFO`'s, pixel
+    and image labels are remapped as mmseg does (``label_map``); classes not
+    drawn from :attr:`METAINFO` define a label space of their own, in their
+    own order (palette from :func:`color_palette` unless given).
+
+    Args:
+        ann_file (str): Split file, one id a line. Defaults to
+            ``'ImageSets/Segmentation/train.txt'``.
+        data_prefix (dict): ``img_path`` and, optionally, ``seg_map_path``
+            (GT masks; leave the key out for a set without masks).
+        img_labels_file (str, optional): ``{id: [fg ids]}`` JSON or the
+            PSA/IRN ``.npy`` dict ``{id: multi-hot over C-1 classes}``,
+            relative to ``data_root`` unless absolute. None derives the
+            labels from the masks once and caches them.
+        img_labels_cache (str, optional): Folder of the derived-label cache,
+            ``<sha1 of mask dir, split path and ids>.json``, reused when
+            present (delete it after editing masks). Defaults to
+            ``~/.cache/mmseg_wsss/img_labels``.
+        saliency_dir (str, optional): Folder of ``<id><saliency_suffix>``
+            grey saliency maps, relative to ``data_root`` unless absolute.
+        saliency_suffix (str): Defaults to ``'.png'``.
+        pseudo_label_dir (str, optional): Folder of ``<id>.png`` palette
+            pseudo labels (absolute or relative to the working directory).
+        allow_gt_masks (bool): Let a training pipeline pack GT masks; only
+            for the fully supervised upper bound. ``test_mode`` always allows.
+        **kwargs: :class:`BaseSegDataset` arguments.
+    """
+    METAINFO = copy.deepcopy(PascalVOCDataset.METAINFO)
+
+    def __init__(self,
+                 ann_file: str = 'ImageSets/Segmentation/train.txt',
+                 img_suffix: str = '.jpg',
+                 seg_map_suffix: str = '.png',
+                 data_prefix: dict = dict(
+                     img_path='JPEGImages', seg_map_path='SegmentationClass'),
+                 img_labels_file: Optional[str] = 'cls_labels.json',
+                 img_labels_cache: Optional[str] = None,
+                 saliency_dir: Optional[str] = None,
+                 saliency_suffix: str = '.png',
+                 pseudo_label_dir: Optional[str] = None,
+                 allow_gt_masks: bool = False,
+                 **kwargs) -> None:
+        if kwargs.get('reduce_zero_label', False):
+            raise ValueError(
+                f'{type(self).__name__}: reduce_zero_label=True is not '
+                'supported; image-level labels take 0 as background')
+        self.img_labels_file = img_labels_file
+        self.img_labels_cache = osp.expanduser(
+            img_labels_cache or DEFAULT_LABEL_CACHE)
+        self.saliency_dir = saliency_dir
+        self.saliency_suffix = saliency_suffix
+        self.pseudo_label_dir = pseudo_label_dir
+        self.allow_gt_masks = allow_gt_masks
+        super().__init__(
+            ann_file=ann_file,
+            img_suffix=img_suffix,
+            seg_map_suffix=seg_map_suffix,
+            data_prefix=data_prefix,
+            **kwargs)
+
+    @classmethod
+    def _load_metainfo(cls, metainfo: Optional[dict] = None) -> dict:
+        """As BaseDataset's; a label space of its own gets a palette."""
+        meta = super()._load_metainfo(metainfo)
+        classes = meta.get('classes')
+        if (metainfo is not None and 'palette' not in metainfo
+                and classes is not None and not set(classes).issubset(
+                    cls.METAINFO.get('classes', []))):
+            meta['palette'] = color_palette()[:len(classes)].tolist()
+        return meta
+
+    @classmethod
+    def get_label_map(cls,
+                      new_classes: Optional[Sequence] = None
+                      ) -> Optional[Dict[int, int]]:
+        """mmseg's label map for a subset of :attr:`METAINFO` classes; None
+        for the same classes or for a label space of its own."""
+        old_classes = cls.METAINFO.get('classes')
+        if (new_classes is not None and old_classes is not None
+                and not set(new_classes).issubset(old_classes)):
+            return None
+        return super().get_label_map(new_classes)
+
+    def _join_prefix(self) -> None:
+        """Also join ``img_labels_file`` and ``saliency_dir`` to
+        ``data_root``."""
+        super()._join_prefix()
+        if self.data_root:
+            if self.img_labels_file and not osp.isabs(self.img_labels_file):
+                self.img_labels_file = osp.join(self.data_root,
+                                                self.img_labels_file)
+            if self.saliency_dir and not osp.isabs(self.saliency_dir):
+                self.saliency_dir = osp.join(self.data_root,
+                                             self.saliency_dir)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes including background."""
+        return len(self._metainfo['classes'])
+
+    @property
+    def _source_num_classes(self) -> int:
+        """Number of classes of the label files and masks on disk."""
+        if self.label_map is not None:
+            return len(self.METAINFO['classes'])
+        return self.num_classes
+
+    def _read_split(self) -> List[str]:
+        """Ids listed in ``ann_file``."""
+        if not self.ann_file or not osp.isfile(self.ann_file):
+            raise FileNotFoundError(
+                f'{type(self).__name__}: split file not found: '
+                f'{self.ann_file!r} (expected a text file with one id a line)')
+        ids = []
+        for num, line in enumerate(mmengine.list_from_file(self.ann_file), 1):
+            img_id = line.strip()
+            if not img_id:
+                continue
+            if len(img_id.split()) > 1:
+                raise ValueError(f'{self.ann_file}:{num}: expected one id a '
+                                 f'line, got {img_id!r}')
+            ids.append(img_id)
+        if not ids:
+            raise ValueError(f'split file {self.ann_file} lists no image ids')
+        return ids
+
+    def _check_files(self, directory: str, ids: Sequence[str], suffix: str,
+                     what: str) -> None:
+        """Raise if ``directory`` lacks ``<id><suffix>`` for any id."""
+        if not osp.isdir(directory):
+            raise FileNotFoundError(f'{what} folder not found: {directory}')
+        missing = find_missing(directory, [i + suffix for i in ids])
+        if missing is not None:
+            raise FileNotFoundError(
+                f'{what} for id {missing[:-len(suffix) or None]!r} (listed '
+                f'in {self.ann_file}) not found: '
+                f'{osp.join(directory, missing)}')
+
+    def _read_label_file(self, ids: Sequence[str]) -> Dict[str, List[int]]:
+        """Foreground ids per image from the JSON or ``.npy`` label file."""
+        path = self.img_labels_file
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'image-level label file not found: '
+                                    f'{path}')
+        num_fg = self._source_num_classes - 1
+        if path.endswith('.npy'):
+            table = np.load(path, allow_pickle=True).item()
+        elif path.endswith('.json'):
+            with open(path) as f:
+                table = json.load(f)
+        else:
+            raise ValueError(f'image-level label file {path}: expected a '
+                             '.json or .npy file')
+        labels = {}
+        for img_id in ids:
+            if img_id not in table:
+                raise KeyError(f'image-level label file {path} has no entry '
+                               f'for id {img_id!r} (listed in '
+                               f'{self.ann_file})')
+            entry = table[img_id]
+            if path.endswith('.npy'):
+                vec = np.asarray(entry).ravel()
+                if vec.size != num_fg:
+                    raise ValueError(
+                        f'{path}: labels of {img_id!r} have length '
+                        f'{vec.size}, expected {num_fg} (one per foreground '
+                        'class)')
+                labels[img_id] = (np.flatnonzero(vec) + 1).tolist()
+            else:
+                if not isinstance(entry, list) or not all(
+                        isinstance(c, int) for c in entry):
+                    raise ValueError(f'{path}: labels of {img_id!r} must be '
+                                     f'a list of class ids, got {entry!r}')
+                bad = [c for c in entry if not 0 < c <= num_fg]
+                if bad:
+                    raise ValueError(
+                        f'{path}: labels of {img_id!r} hold {bad}, outside '
+                        f'the foreground ids 1..{num_fg}')
+                labels[img_id] = entry
+        return labels
+
+    def _cache_path(self, mask_dir: str, ids: Sequence[str]) -> str:
+        """Derived-label cache file for this mask folder and split."""
+        key = '\n'.join([osp.abspath(mask_dir), osp.abspath(self.ann_file)] +
+                        list(ids))
+        digest = hashlib.sha1(key.encode()).hexdigest()
+        return osp.join(self.img_labels_cache, f'{digest}.json')
+
+    def _derive_labels(self, ids: Sequence[str],
+                       mask_dir: Optional[str]) -> Dict[str, List[int]]:
+        """Foreground ids per image from the masks, cached as JSON."""
+        if mask_dir is None:
+            raise ValueError(
+                f'{type(self).__name__}: img_labels_file=None derives labels '
+                'from masks, but data_prefix has no seg_map_path')
+        cache = self._cache_path(mask_dir, ids)
+        if osp.isfile(cache):
+            with open(cache) as f:
+                return json.load(f)
+        labels = {
+            img_id: mask_fg_classes(
+                osp.join(mask_dir, img_id + self.seg_map_suffix),
+                self._source_num_classes)
+            for img_id in ids
+        }
+        atomic_dump_json(labels, cache)
+        print_log(
+            f'image-level labels of {len(ids)} images derived from '
+            f'{mask_dir}, cached in {cache}',
+            logger='current')
+        return labels
+
+    def _final_labels(self, img_id: str, labels: Sequence[int],
+                      source: str) -> List[int]:
+        """Sorted, label-mapped foreground ids; raise if none is left."""
+        if self.label_map is not None:
+            labels = [self.label_map.get(c, IGNORE_INDEX) for c in labels]
+        kept = sorted({int(c) for c in labels if 0 < c < self.num_classes})
+        if not kept:
+            subset = (f' among the classes {self._metainfo["classes"]}'
+                      if self.label_map is not None else '')
+            raise ValueError(
+                f'image {img_id!r} has no foreground label{subset} in '
+                f'{source}; every image needs at least one (labels are never '
+                'silently empty)')
+        return kept
+
+    def _check_saliency_sizes(self, img_paths: Sequence[str],
+                              sal_paths: Sequence[str]) -> None:
+        """Raise if a saliency map's size differs from its image's."""
+        for img_path, sal_path in zip(img_paths, sal_paths):
+            img_size, sal_size = image_size(img_path), image_size(sal_path)
+            if img_size != sal_size:
+                raise ValueError(
+                    f'saliency map {sal_path} is {sal_size[0]}x{sal_size[1]} '
+                    f'(WxH) but its image {img_path} is '
+                    f'{img_size[0]}x{img_size[1]}')
+
+    def load_data_list(self) -> List[dict]:
+        """Build and validate the data list from the split file.
+
+        Returns:
+            list[dict]: One data info per listed id.
+        """
+        ids = self._read_split()
+        img_dir = self.data_prefix['img_path']
+        mask_dir = self.data_prefix.get('seg_map_path')
+        self._check_files(img_dir, ids, self.img_suffix, 'image')
+        if mask_dir is not None:
+            self._check_files(mask_dir, ids, self.seg_map_suffix, 'mask')
+        if self.img_labels_file is None:
+            raw_labels = self._derive_labels(ids, mask_dir)
+            sources = {
+                i: osp.join(mask_dir, i + self.seg_map_suffix)
+                for i in ids
+            }
+        else:
+            raw_labels = self._read_label_file(ids)
+            sources = dict.fromkeys(ids, self.img_labels_file)
+        img_paths = [osp.join(img_dir, i + self.img_suffix) for i in ids]
+        if self.saliency_dir is not None:
+            self._check_files(self.saliency_dir, ids, self.saliency_suffix,
+                              'saliency map')
+            sal_paths = [
+                osp.join(self.saliency_dir, i + self.saliency_suffix)
+                for i in ids
+            ]
+            self._check_saliency_sizes(img_paths, sal_paths)
+        if self.pseudo_label_dir is not None:
+            self._check_files(self.pseudo_label_dir, ids, PSEUDO_LABEL_SUFFIX,
+                              'pseudo label')
+
+        data_list = []
+        for k, img_id in enumerate(ids):
+            info = dict(img_path=img_paths[k], img_id=img_id)
+            if mask_dir is not None:
+                info['seg_map_path'] = osp.join(mask_dir,
+                                                img_id + self.seg_map_suffix)
+            info['img_labels'] = self._final_labels(img_id,
+                                                    raw_labels[img_id],
+                                                    sources[img_id])
+            info['num_classes'] = self.num_classes
+            if self.saliency_dir is not None:
+                info['sal_path'] = sal_paths[k]
+            if self.pseudo_label_dir is not None:
+                info['pseudo_label_path'] = osp.join(
+                    self.pseudo_label_dir, img_id + PSEUDO_LABEL_SUFFIX)
+            info['allow_gt_masks'] = self.test_mode or self.allow_gt_masks
+            info['label_map'] = self.label_map
+            info['reduce_zero_label'] = self.reduce_zero_label
+            info['seg_fields'] = []
+            data_list.append(info)
+        return data_list
+
+    @force_full_init
+    def set_pseudo_label_dir(self, pseudo_label_dir: str) -> None:
+        """Point every data info's ``pseudo_label_path`` at a new folder.
+
+        The stored (possibly serialized) data list is rewritten, so samples
+        fetched afterwards load the new labels. DataLoader workers hold a copy
+        of the dataset: the switch reaches them when they are re-created,
+        which needs ``persistent_workers=False``.
+
+        Args:
+            pseudo_label_dir (str): Folder of ``<id>.png`` pseudo labels,
+                one for every image of the dataset.
+        """
+        data_list = [self._stored_info(i) for i in range(len(self))]
+        self._check_files(pseudo_label_dir,
+                          [info['img_id'] for info in data_list],
+                          PSEUDO_LABEL_SUFFIX, 'pseudo label')
+        for info in data_list:
+            info['pseudo_label_path'] = osp.join(
+                pseudo_label_dir, info['img_id'] + PSEUDO_LABEL_SUFFIX)
+        self.pseudo_label_dir = pseudo_label_dir
+        self.data_list = data_list
+        if self.serialize_data:
+            self.data_bytes, self.data_address = self._serialize_data()
+        print_log(
+            f'{type(self).__name__}: pseudo labels now read from '
+            f'{pseudo_label_dir}',
+            logger='current')
+
+    def _stored_info(self, idx: int) -> dict:
+        """The idx-th data info as stored (without ``sample_idx``)."""
+        if not self.serialize_data:
+            return self.data_list[idx]
+        info = self.get_data_info(idx)
+        info.pop('sample_idx')
+        return info
