@@ -1,3 +1,4 @@
+from .toy import TOY_CLASSES, TOY_PALETTE, make_toy_dataset
 from .transforms import (LoadImageLevelLabels, LoadPseudoLabel,
                          LoadSaliencyMap, PackWSSSInputs)
 from .wsss_coco import WSSSCOCODataset
@@ -5,5 +6,6 @@ from .wsss_voc import WSSSVOCDataset
 
 __all__ = [
     'WSSSVOCDataset', 'WSSSCOCODataset', 'LoadImageLevelLabels',
-    'LoadPseudoLabel', 'LoadSaliencyMap', 'PackWSSSInputs'
+    'LoadPseudoLabel', 'LoadSaliencyMap', 'PackWSSSInputs', 'TOY_CLASSES',
+    'TOY_PALETTE', 'make_toy_dataset'
 ]

@@ -28,7 +28,7 @@ class WSSSCOCODataset(WSSSVOCDataset):
     """
     METAINFO = dict(
         classes=('background', ) + COCO_THING_CLASSES,
-        palette=color_palette()[:81].tolist())
+        palette=color_palette(81).tolist())
 
     def __init__(self,
                  ann_file: str = 'train.txt',

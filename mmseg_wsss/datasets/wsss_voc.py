@@ -170,7 +170,7 @@ class WSSSVOCDataset(BaseSegDataset):
         if (metainfo is not None and 'palette' not in metainfo
                 and classes is not None and not set(classes).issubset(
                     cls.METAINFO.get('classes', []))):
-            meta['palette'] = color_palette()[:len(classes)].tolist()
+            meta['palette'] = color_palette(len(classes)).tolist()
         return meta
 
     @classmethod

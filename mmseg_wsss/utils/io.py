@@ -11,7 +11,7 @@ VOC_PALETTE = np.array(PascalVOCDataset.METAINFO['palette'], dtype=np.uint8)
 
 
 def color_palette(num_colors: int = 256) -> np.ndarray:
-    """The VOC colour map extended to ``num_colors`` entries (255 = white).
+    """The VOC colour map with ``num_colors`` entries (entry 255 is white).
 
     Returns:
         np.ndarray: ``num_colors x 3`` uint8 palette; entries 0..20 are VOC's.
@@ -25,7 +25,8 @@ def color_palette(num_colors: int = 256) -> np.ndarray:
             b |= ((c >> 2) & 1) << (7 - j)
             c >>= 3
         palette[i] = (r, g, b)
-    palette[255] = (255, 255, 255)
+    if num_colors > 255:
+        palette[255] = (255, 255, 255)
     return palette
 
 
