@@ -297,8 +297,9 @@ def make_toy_dataset(out_dir: str,
     if osp.exists(meta_path):
         os.remove(meta_path)
     split_dir = osp.join(out_dir, 'ImageSets', 'Segmentation')
-    for sub in (*_FILES, split_dir):
+    for sub in _FILES:
         os.makedirs(osp.join(out_dir, sub), exist_ok=True)
+    os.makedirs(split_dir, exist_ok=True)
 
     img_labels: Dict[str, List[int]] = {}
     split_files = {}

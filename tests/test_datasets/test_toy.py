@@ -133,3 +133,10 @@ def test_cli_skips_complete_set(tmp_path, monkeypatch):
     assert load_toy_meta(out) is None
     assert make_toy.main(argv[:-1] + ['64']) is True
     assert osp.isfile(seg)
+
+
+def test_relative_output_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_toy_dataset('data/toy', num_train=2, num_val=1, size=32)
+    assert (tmp_path / 'data/toy/ImageSets/Segmentation/train.txt').exists()
+    assert not (tmp_path / 'data/toy/data').exists()
