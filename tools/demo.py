@@ -47,8 +47,8 @@ def run(cmd: List[str], log_path: str) -> str:
 
 
 def last_metric(output: str, name: str) -> float:
-    """The last ``name: value`` an mmengine log printed."""
-    values = re.findall(rf'\b{name}: ([0-9.]+)', output)
+    """The last ``name: value`` (or ``name value``) a log printed."""
+    values = re.findall(rf'(?<![/\w]){re.escape(name)}:? ([0-9.]+)', output)
     if not values:
         raise RuntimeError(f'no {name} in the output')
     return float(values[-1])
@@ -72,13 +72,15 @@ def main() -> None:
     cls_dir = osp.join(work, 'cls')
     out = run([py, 'tools/train.py', CLS_CONFIG, '--work-dir', cls_dir,
                '--cfg-options'] + data, osp.join(ROOT, work, 'train_cls.log'))
-    cam_val = last_metric(out, 'mIoU')
+    cam_val = last_metric(out, 'cam/mIoU')
+    bg_thr = last_metric(out, 'cam/best_thr')
     cls_ckpt = osp.join(cls_dir, 'iter_120.pth')
 
     labels = osp.join(cls_dir, 'pseudo_labels', 'cam', 'stage_0')
     out = run([py, 'tools/make_pseudo_labels.py', CLS_CONFIG, cls_ckpt,
                '--out-dir', labels, '--scales', '1.0', '0.5', '1.5',
-               '--flip', '--save-cams', '--cfg-options'] + data,
+               '--flip', '--bg-thr', str(bg_thr), '--save-cams',
+               '--cfg-options'] + data,
               osp.join(ROOT, work, 'pseudo_labels.log'))
     label_miou = last_metric(out, 'mIoU')
 
@@ -90,7 +92,8 @@ def main() -> None:
     out = run([py, 'tools/test.py', SEG_CONFIG,
                osp.join(seg_dir, 'iter_150.pth'), '--work-dir', seg_dir,
                '--show-dir', osp.abspath(osp.join(ROOT, overlays)),
-               '--cfg-options'] + data, osp.join(ROOT, work, 'test_seg.log'))
+               '--cfg-options', 'default_hooks.visualization.interval=5'] +
+              data, osp.join(ROOT, work, 'test_seg.log'))
     seg_miou = last_metric(out, 'mIoU')
 
     grids = osp.join(work, 'grids')
@@ -101,7 +104,8 @@ def main() -> None:
          '--num', '8'], osp.join(ROOT, work, 'visualize.log'))
 
     print('\nCAM baseline on the toy set')
-    print(f'  CAM segmentation, val mIoU:        {cam_val:6.2f}')
+    print(f'  CAM, val mIoU at best threshold:   {cam_val:6.2f} '
+          f'(threshold {bg_thr})')
     print(f'  pseudo labels, train mIoU:         {label_miou:6.2f}')
     print(f'  segmenter on pseudo labels, val:   {seg_miou:6.2f}')
     print(f'  prediction overlays: {overlays}/')
