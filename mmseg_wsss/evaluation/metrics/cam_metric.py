@@ -147,8 +147,7 @@ class CAMMetric(BaseMetric):
                  num_classes: Optional[int] = None,
                  ignore_index: int = 255,
                  collect_device: str = 'cpu',
-                 prefix: Optional[str] = None,
-                 **kwargs) -> None:
+                 prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.thresholds = check_thresholds(thresholds)
         self.num_classes = num_classes

@@ -195,8 +195,7 @@ class PseudoLabelMetric(BaseMetric):
                  num_classes: Optional[int] = None,
                  ignore_index: int = 255,
                  collect_device: str = 'cpu',
-                 prefix: Optional[str] = None,
-                 **kwargs) -> None:
+                 prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.num_classes = num_classes
         self.ignore_index = ignore_index

@@ -68,3 +68,8 @@ def test_bad_input():
         cam_confusion(np.zeros((2, 3, 3)), np.zeros((2, 2)), np.ones(1))
     with pytest.raises(ValueError, match='ascending'):
         CAMMetric(thresholds=[0.5, 0.2])
+
+
+def test_unknown_argument_is_an_error():
+    with pytest.raises(TypeError):
+        CAMMetric(threshold=[0.3])  # typo of `thresholds` must not pass
