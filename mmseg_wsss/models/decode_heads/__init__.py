@@ -1,4 +1,5 @@
 from .cam_head import CAMHead
+from .dual_affinity_head import DualAffinityHead
 from .largefov_head import LargeFOVHead
 
-__all__ = ['CAMHead', 'LargeFOVHead']
+__all__ = ['CAMHead', 'DualAffinityHead', 'LargeFOVHead']

@@ -1,3 +1,4 @@
+from .auxsegnet import AuxSegNet
 from .cam_classifier import CAMClassifier
 
-__all__ = ['CAMClassifier']
+__all__ = ['AuxSegNet', 'CAMClassifier']

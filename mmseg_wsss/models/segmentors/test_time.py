@@ -1,0 +1,113 @@
+"""Test-time options shared by the segmentors: multi-scale, flip, CRF."""
+from typing import List, Optional, Sequence
+
+import mmcv
+import torch
+import torch.nn.functional as F
+from mmengine.structures import PixelData
+from mmseg.utils import OptSampleList, SampleList
+from torch import Tensor
+
+from ...utils.crf import dense_crf
+
+
+class TestTimeAugMixin:
+    """``predict`` with ``test_cfg`` keys for an :class:`EncoderDecoder`.
+
+    ``test_cfg`` keys:
+        scales (Sequence[float]): Input scales; the softmax probabilities of
+            all views are averaged. Default ``(1.0,)``.
+        flip (bool): Add horizontally flipped views. Default False.
+        crf (dict, optional): :func:`mmseg_wsss.utils.crf.dense_crf`
+            arguments; refines the averaged probabilities on the original
+            image (read from ``img_path``). Default None.
+
+    With the defaults this is the stock ``EncoderDecoder.predict``.
+    """
+
+    def predict(self,
+                inputs: Tensor,
+                data_samples: OptSampleList = None) -> SampleList:
+        """Predict with the configured test-time options.
+
+        Args:
+            inputs (Tensor): Normalised images, B x 3 x H x W.
+            data_samples (list[SegDataSample], optional): Their samples.
+
+        Returns:
+            list[SegDataSample]: With ``seg_logits`` and ``pred_sem_seg``.
+        """
+        batch_img_metas = self._img_metas(inputs, data_samples)
+        scales = tuple(self.test_cfg.get('scales', (1.0, )))
+        flip = self.test_cfg.get('flip', False)
+        if scales == (1.0, ) and not flip:
+            seg_logits = self.inference(inputs, batch_img_metas)
+        else:
+            seg_logits = self.tta_logits(inputs, batch_img_metas, scales,
+                                         flip)
+        results = self.postprocess_result(seg_logits, data_samples)
+        crf = self.test_cfg.get('crf')
+        if crf is not None:
+            for result in results:
+                self._apply_crf(result, crf)
+        return results
+
+    @staticmethod
+    def _img_metas(inputs: Tensor, data_samples: OptSampleList) -> List[dict]:
+        """Meta of each image (the stock defaults without samples)."""
+        if data_samples is not None:
+            return [sample.metainfo for sample in data_samples]
+        shape = inputs.shape[2:]
+        return [
+            dict(
+                ori_shape=shape,
+                img_shape=shape,
+                pad_shape=shape,
+                padding_size=[0, 0, 0, 0])
+        ] * inputs.shape[0]
+
+    def tta_logits(self, inputs: Tensor, batch_img_metas: List[dict],
+                   scales: Sequence[float], flip: bool) -> Tensor:
+        """Log of the mean softmax over scaled and flipped views.
+
+        Returns:
+            Tensor: B x K x H x W at the input size.
+        """
+        size = inputs.shape[2:]
+        probs = 0.
+        views = 0
+        for scale in scales:
+            scaled = inputs if scale == 1.0 else F.interpolate(
+                inputs,
+                size=[max(1, round(s * scale)) for s in size],
+                mode='bilinear',
+                align_corners=False)
+            metas = [
+                dict(meta, img_shape=scaled.shape[2:])
+                for meta in batch_img_metas
+            ]
+            for flipped in ((False, True) if flip else (False, )):
+                view = scaled.flip(3) if flipped else scaled
+                logits = self.inference(view, metas)
+                if flipped:
+                    logits = logits.flip(3)
+                logits = F.interpolate(
+                    logits, size=size, mode='bilinear', align_corners=False)
+                probs = probs + logits.softmax(dim=1)
+                views += 1
+        return (probs / views).clamp_min(1e-8).log()
+
+    def _apply_crf(self, result, crf: dict) -> None:
+        """Refine one result's logits with a dense CRF on its image."""
+        img_path: Optional[str] = result.metainfo.get('img_path')
+        if img_path is None:
+            raise KeyError('test_cfg.crf needs img_path in the data samples')
+        img = mmcv.imread(img_path, channel_order='rgb')
+        probs = result.seg_logits.data.softmax(dim=0)
+        posterior = dense_crf(img, probs.cpu().numpy(), **crf)
+        posterior = torch.from_numpy(posterior).to(probs.device)
+        result.set_data(
+            dict(
+                seg_logits=PixelData(data=posterior.clamp_min(1e-8).log()),
+                pred_sem_seg=PixelData(
+                    data=posterior.argmax(dim=0, keepdim=True))))
