@@ -397,10 +397,15 @@ class WSSSVOCDataset(BaseSegDataset):
         return data_list
 
     @force_full_init
-    def set_pseudo_label_dir(self, pseudo_label_dir: str) -> None:
-        """Point every data info's ``pseudo_label_path`` at a new folder.
+    def set_label_dirs(self,
+                       pseudo_label_dir: str,
+                       sal_label_dir: Optional[str] = None) -> None:
+        """Point every data info at new pseudo labels (and saliency labels).
 
-        The stored (possibly serialized) data list is rewritten, so samples
+        Sets ``pseudo_label_path`` (read by LoadPseudoLabel) and, with
+        ``sal_label_dir``, ``sal_label_path`` (read by LoadSaliencyMap
+        instead of the off-the-shelf ``sal_path``, which is kept). The
+        stored (possibly serialized) data list is rewritten, so samples
         fetched afterwards load the new labels. DataLoader workers hold a copy
         of the dataset: the switch reaches them when they are re-created,
         which needs ``persistent_workers=False``.
@@ -408,21 +413,35 @@ class WSSSVOCDataset(BaseSegDataset):
         Args:
             pseudo_label_dir (str): Folder of ``<id>.png`` pseudo labels,
                 one for every image of the dataset.
+            sal_label_dir (str, optional): Folder of ``<id>.png`` grey
+                saliency labels, one per image, of the image's size.
         """
         data_list = [self._stored_info(i) for i in range(len(self))]
-        self._check_files(pseudo_label_dir,
-                          [info['img_id'] for info in data_list],
-                          PSEUDO_LABEL_SUFFIX, 'pseudo label')
+        ids = [info['img_id'] for info in data_list]
+        self._check_files(pseudo_label_dir, ids, PSEUDO_LABEL_SUFFIX,
+                          'pseudo label')
+        if sal_label_dir is not None:
+            self._check_files(sal_label_dir, ids, PSEUDO_LABEL_SUFFIX,
+                              'saliency label')
+            self._check_saliency_sizes(
+                [info['img_path'] for info in data_list],
+                [osp.join(sal_label_dir, i + PSEUDO_LABEL_SUFFIX)
+                 for i in ids])
         for info in data_list:
             info['pseudo_label_path'] = osp.join(
                 pseudo_label_dir, info['img_id'] + PSEUDO_LABEL_SUFFIX)
+            if sal_label_dir is not None:
+                info['sal_label_path'] = osp.join(
+                    sal_label_dir, info['img_id'] + PSEUDO_LABEL_SUFFIX)
         self.pseudo_label_dir = pseudo_label_dir
         self.data_list = data_list
         if self.serialize_data:
             self.data_bytes, self.data_address = self._serialize_data()
         print_log(
             f'{type(self).__name__}: pseudo labels now read from '
-            f'{pseudo_label_dir}',
+            f'{pseudo_label_dir}' +
+            (f', saliency labels from {sal_label_dir}'
+             if sal_label_dir else ''),
             logger='current')
 
     def _stored_info(self, idx: int) -> dict:

@@ -3,7 +3,7 @@
 A generator is a registered callable
 ``generator(model, inputs, data_sample, data_info) -> dict`` returning
 ``label`` (H x W uint8 in {0..C-1, 255}) and optionally ``cam``
-(K x H x W float). :func:`write_pseudo_labels` owns iteration, rank
+(K x H x W float) and ``sal`` (an updated saliency label, H x W uint8). :func:`write_pseudo_labels` owns iteration, rank
 sharding, resuming and atomic writing, so generators stay testable without a
 runner and the stage-wise hooks of the methods reuse the writer.
 """
@@ -21,12 +21,13 @@ from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
 from mmseg.registry import TASK_UTILS
 from mmseg.structures import SegDataSample
+from PIL import Image
 from torch import Tensor, nn
 
 from ..models.decode_heads.cam_head import stack_img_labels
 from ..models.utils.pseudo_label import (cam_saliency_seeds, cam_to_label,
                                          fuse_cam_saliency)
-from ..utils.io import save_label_png
+from ..utils.io import atomic_save, save_label_png
 
 SALIENCY_RULES = {'auxsegnet': fuse_cam_saliency, 'cian': cam_saliency_seeds}
 
@@ -133,7 +134,8 @@ def write_pseudo_labels(model: nn.Module,
                         generator,
                         out_dir: str,
                         cam_dir: Optional[str] = None,
-                        meta: Optional[dict] = None) -> int:
+                        meta: Optional[dict] = None,
+                        sal_dir: Optional[str] = None) -> int:
     """Label every image of ``dataset`` into ``out_dir/<img_id>.png``.
 
     Each rank labels every ``world_size``-th image; labels that already exist
@@ -149,14 +151,18 @@ def write_pseudo_labels(model: nn.Module,
         out_dir (str): Label directory.
         cam_dir (str, optional): Also save CAMs as ``<img_id>.npy`` here.
         meta (dict, optional): Written to ``out_dir/meta.json``.
+        sal_dir (str, optional): Save the generator's ``sal`` maps here as
+            grey ``<img_id>.png``; an image counts as done when both its
+            label and its saliency map exist.
 
     Returns:
         int: Number of labels this rank wrote.
     """
     rank, world_size = get_dist_info()
     os.makedirs(out_dir, exist_ok=True)
-    if cam_dir is not None:
-        os.makedirs(cam_dir, exist_ok=True)
+    for extra_dir in (cam_dir, sal_dir):
+        if extra_dir is not None:
+            os.makedirs(extra_dir, exist_ok=True)
     indices = range(rank, len(dataset), world_size)
     progress = ProgressBar(len(indices)) if rank == 0 else None
     was_training = model.training
@@ -166,7 +172,9 @@ def write_pseudo_labels(model: nn.Module,
         data_info = dataset.get_data_info(idx)
         img_id = data_info['img_id']
         path = osp.join(out_dir, f'{img_id}.png')
-        if not osp.exists(path):
+        sal_path = None if sal_dir is None else osp.join(
+            sal_dir, f'{img_id}.png')
+        if not osp.exists(path) or sal_path and not osp.exists(sal_path):
             data = model.data_preprocessor(pseudo_collate([dataset[idx]]),
                                            False)
             result = generator(model, data['inputs'],
@@ -174,6 +182,9 @@ def write_pseudo_labels(model: nn.Module,
             if cam_dir is not None and 'cam' in result:
                 np.save(osp.join(cam_dir, f'{img_id}.npy'),
                         result['cam'].astype(np.float16))
+            if sal_path is not None:
+                atomic_save(Image.fromarray(result['sal'], mode='L'),
+                            sal_path)
             save_label_png(result['label'], path)
             written += 1
         if progress is not None:

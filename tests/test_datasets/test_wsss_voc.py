@@ -192,7 +192,7 @@ def test_missing_pseudo_label(voc_root, tmp_path):
 
 
 @pytest.mark.parametrize('serialize_data', [True, False])
-def test_set_pseudo_label_dir(voc_root, tmp_path, serialize_data):
+def test_set_label_dirs(voc_root, tmp_path, serialize_data):
     dir_a = write_pseudo_dir(tmp_path / 'a', 0)
     dir_b = write_pseudo_dir(tmp_path / 'b', 1)
     pipeline = [
@@ -209,7 +209,7 @@ def test_set_pseudo_label_dir(voc_root, tmp_path, serialize_data):
 
     np.testing.assert_array_equal(labels(1), load_label_png(
         osp.join(dir_a, 'img_1.png')))
-    ds.set_pseudo_label_dir(dir_b)
+    ds.set_label_dirs(dir_b)
     assert ds.pseudo_label_dir == dir_b
     for idx, img_id in enumerate(TRAIN_IDS):
         assert ds.get_data_info(idx)['pseudo_label_path'] == osp.join(
@@ -222,7 +222,7 @@ def test_set_pseudo_label_dir(voc_root, tmp_path, serialize_data):
     dir_c = write_pseudo_dir(tmp_path / 'c', 2)
     os.remove(osp.join(dir_c, 'img_2.png'))
     with pytest.raises(FileNotFoundError, match=r"'img_2'.*c/img_2\.png"):
-        ds.set_pseudo_label_dir(dir_c)
+        ds.set_label_dirs(dir_c)
     assert ds.get_data_info(2)['pseudo_label_path'] == osp.join(
         dir_b, 'img_2.png')
 

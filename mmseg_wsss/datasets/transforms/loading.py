@@ -126,7 +126,10 @@ class LoadImageLevelLabels(BaseTransform):
 class LoadSaliencyMap(BaseTransform):
     """Load a grey saliency map as a seg field.
 
-    Required keys: ``sal_path``, ``img_shape``. Added keys: ``gt_saliency``
+    Reads ``sal_label_path`` (an updated saliency label, set by
+    ``WSSSVOCDataset.set_label_dirs``) when present, else ``sal_path`` (the
+    off-the-shelf map). Required keys: ``sal_path``, ``img_shape``. Added
+    keys: ``gt_saliency``
     (``H x W``; float32 in [0, 1], or uint8 {0, 1} with a threshold), and
     ``'gt_saliency'`` in ``seg_fields`` so that stock RandomResize,
     RandomCrop and RandomFlip transform it with the image (nearest
@@ -155,7 +158,7 @@ class LoadSaliencyMap(BaseTransform):
         if 'sal_path' not in results:
             raise KeyError(f'{results.get("img_path")}: no `sal_path`; the '
                            'dataset needs a `saliency_dir`')
-        path = results['sal_path']
+        path = results.get('sal_label_path', results['sal_path'])
         sal = read_map(path, 'saliency map', mode='L')
         check_same_size(sal, results, path, 'saliency map')
         sal = sal.astype(np.float32) / 255
@@ -193,7 +196,7 @@ class LoadPseudoLabel(BaseTransform):
         if 'pseudo_label_path' not in results:
             raise KeyError(
                 f'{img_path}: no `pseudo_label_path`; the dataset needs a '
-                '`pseudo_label_dir` (or call set_pseudo_label_dir)')
+                '`pseudo_label_dir` (or call set_label_dirs)')
         if 'gt_seg_map' in results:
             raise ValueError(
                 f'{img_path}: a gt_seg_map is already loaded (e.g. by '

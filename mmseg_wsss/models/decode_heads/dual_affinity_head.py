@@ -2,6 +2,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+from mmcv.cnn import build_norm_layer
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.losses import accuracy
 from mmseg.models.utils import resize
@@ -15,16 +16,26 @@ from ..utils.cross_task_affinity import CrossTaskDualAffinity, refine_unary
 TASKS = ('seg', 'sal')
 
 
-def dilated_convs(in_channels: int, channels: int,
-                  dilations: Sequence[int]) -> nn.Sequential:
-    """3x3 convs (bias, Xavier-uniform) with the given dilations, each + ReLU.
-    """
+def dilated_convs(in_channels: int,
+                  channels: int,
+                  dilations: Sequence[int],
+                  norm_cfg: Optional[ConfigType] = None) -> nn.Sequential:
+    """3x3 convs (Xavier-uniform) with the given dilations, each followed by
+    a norm layer (if ``norm_cfg``, else the conv has a bias) and ReLU."""
     layers = []
     for dilation in dilations:
         conv = nn.Conv2d(
-            in_channels, channels, 3, padding=dilation, dilation=dilation)
+            in_channels,
+            channels,
+            3,
+            padding=dilation,
+            dilation=dilation,
+            bias=norm_cfg is None)
         nn.init.xavier_uniform_(conv.weight)
-        layers += [conv, nn.ReLU(inplace=True)]
+        layers.append(conv)
+        if norm_cfg is not None:
+            layers.append(build_norm_layer(norm_cfg, channels)[1])
+        layers.append(nn.ReLU(inplace=True))
         in_channels = channels
     return nn.Sequential(*layers)
 
@@ -43,7 +54,8 @@ class DualAffinityHead(BaseDecodeHead):
     ``'dual'`` mode, ``S^u_t = S_t + (S_t u_ct) 1^T``. Every prediction is
     supervised (eq. 19): CE against the segmentation pseudo label and masked
     BCE against ``gt_saliency`` (255 ignored). Inference returns ``S^p_seg``
-    (``S_seg`` without affinity).
+    (``S_seg`` without affinity). ``norm_cfg`` adds a norm layer after each
+    branch conv (the official code has none).
 
     Args:
         dilations (Sequence[int]): Dilations of the branch convs (no
@@ -101,7 +113,7 @@ class DualAffinityHead(BaseDecodeHead):
                     self._build_branch(branch, dilations, width))
             setattr(
                 self, f'{task}_post',
-                dilated_convs(width, width, (post_dilation, ))
+                dilated_convs(width, width, (post_dilation, ), self.norm_cfg)
                 if post_dilation else nn.Identity())
         self.affinity = None
         if affinity_mode != 'none':
@@ -110,7 +122,8 @@ class DualAffinityHead(BaseDecodeHead):
                 mode=affinity_mode,
                 fuse=affinity_source == 'cross',
                 renorm_cross_affinity=renorm_cross_affinity,
-                with_sal=use_sal_branch)
+                with_sal=use_sal_branch,
+                fuse_unary=unary_refine == 'residual')
         self.conv_seg = nn.Conv2d(width, self.out_channels, 1, bias=False)
         nn.init.xavier_uniform_(self.conv_seg.weight)
         if use_sal_branch:
@@ -135,9 +148,8 @@ class DualAffinityHead(BaseDecodeHead):
         if unknown:
             raise ValueError(f'refine_targets must be a subset of {TASKS}, '
                              f'got {tuple(refine_targets)}')
-        if not use_sal_branch and (affinity_source == 'cross'
-                                   and affinity_mode != 'none'
-                                   or 'sal' in refine_targets):
+        if not use_sal_branch and affinity_mode != 'none' and (
+                affinity_source == 'cross' or 'sal' in refine_targets):
             raise ValueError(
                 "without the saliency branch use affinity_source='seg' and "
                 "refine_targets=('seg',) (or affinity_mode='none')")
@@ -146,7 +158,8 @@ class DualAffinityHead(BaseDecodeHead):
                       dilations: Sequence[int], width: int) -> nn.Module:
         """One task's feature branch: dilated convs or a stock head."""
         if branch is None:
-            return dilated_convs(self.in_channels, width, dilations)
+            return dilated_convs(self.in_channels, width, dilations,
+                                 self.norm_cfg)
         cfg = dict(branch)
         cfg.setdefault('in_channels', self.in_channels)
         cfg.setdefault('in_index', self.in_index)

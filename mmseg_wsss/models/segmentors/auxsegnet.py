@@ -26,7 +26,8 @@ class AuxSegNet(TestTimeAugMixin, EncoderDecoder):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        stage = self.train_cfg.get('stage', 'full')
+        # mmseg.apis.init_model builds with train_cfg=None
+        stage = (self.train_cfg or {}).get('stage', 'full')
         if stage not in STAGES:
             raise ValueError(f'train_cfg.stage must be one of {STAGES}, got '
                              f'{stage!r}')

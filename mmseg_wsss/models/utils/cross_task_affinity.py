@@ -62,6 +62,9 @@ class CrossTaskDualAffinity(nn.Module):
             (the official code does not).
         with_sal (bool): Build the saliency task; without it ``fuse`` must
             be False and ``sal`` inputs are None.
+        fuse_unary (bool): In ``'dual'`` mode with ``fuse``, also build the
+            unary fusion giving ``u_ct``; False (``u_ct`` None) when nothing
+            uses ``u_ct``, so that no parameter is left without gradient.
     """
 
     def __init__(self,
@@ -69,7 +72,8 @@ class CrossTaskDualAffinity(nn.Module):
                  mode: str = 'dual',
                  fuse: bool = True,
                  renorm_cross_affinity: bool = False,
-                 with_sal: bool = True):
+                 with_sal: bool = True,
+                 fuse_unary: bool = True):
         super().__init__()
         if mode not in AFFINITY_MODES:
             raise ValueError(f'mode must be one of {AFFINITY_MODES}, got '
@@ -79,6 +83,7 @@ class CrossTaskDualAffinity(nn.Module):
         self.mode = mode
         self.fuse = fuse
         self.renorm_cross_affinity = renorm_cross_affinity
+        self.fuse_unary = fuse and fuse_unary and mode == 'dual'
         self.tasks = ('seg', 'sal') if with_sal else ('seg', )
         for task in self.tasks:
             setattr(self, f'{task}_pair', PairwiseAffinity(channels))
@@ -87,7 +92,7 @@ class CrossTaskDualAffinity(nn.Module):
                 setattr(self, f'{task}_unary', UnaryAffinity(channels))
         if fuse:
             self.fusion_pair = AffinityFusion()
-            if mode == 'dual':
+            if self.fuse_unary:
                 self.fusion_unary = AffinityFusion()
 
     def _enhance(self, task: str, x: Tensor, materialize: bool) -> tuple:
@@ -130,7 +135,7 @@ class CrossTaskDualAffinity(nn.Module):
             if self.renorm_cross_affinity:
                 a_ct = a_ct / a_ct.sum(dim=2, keepdim=True)
         u_ct = None
-        if self.mode == 'dual':
+        if self.fuse_unary:
             h, w = f_seg.shape[2:]
             u_ct = self.fusion_unary(
                 u_seg.unflatten(1, (h, w)), u_sal.unflatten(1, (h, w)))

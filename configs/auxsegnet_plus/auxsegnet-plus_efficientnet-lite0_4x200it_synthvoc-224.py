@@ -1,0 +1,74 @@
+# AuxSegNet+ on SynthVOC (docs/benchmarks.md protocol): 4 stages of 200
+# iterations of batch 16 (800 in all, the budget of every benchmark
+# segmenter), initialised from phase (a)
+# (auxsegnet-plus_efficientnet-lite0_800it_synthvoc-224_cls.py). Labels of
+# stage 0: multi-scale raw CAMs fused with the off-the-shelf saliency; after
+# every stage the model relabels the training set: CAMs refined by its
+# cross-task affinity, saliency updated by the CRF of eq. 1.
+_base_ = [
+    '../_base_/models/auxsegnet-plus_efficientnet-lite0.py',
+    '../_base_/datasets/synthvoc.py', '../_base_/default_runtime.py',
+    '../_base_/schedules/schedule_800.py'
+]
+load_from = ('work_dirs/auxsegnet-plus_efficientnet-lite0_800it_synthvoc-224_'
+             'cls/iter_800.pth')
+stage_iters = 200
+num_stages = 4
+cam_scales = (1.0, 0.5, 1.5)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadPseudoLabel'),
+    dict(type='LoadSaliencyMap', binarize_thr=0.5),
+    dict(type='LoadImageLevelLabels'),
+    dict(
+        type='RandomResize',
+        scale={{_base_.img_scale}},
+        ratio_range=(0.7, 1.3),
+        keep_ratio=True),
+    dict(type='RandomCrop', crop_size={{_base_.crop_size}}, cat_max_ratio=1.),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackWSSSInputs')
+]
+train_dataloader = dict(
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    dataset=dict(pipeline=train_pipeline))
+optim_wrapper = dict(
+    paramwise_cfg=dict(
+        custom_keys={
+            'decode_head': dict(lr_mult=10.),
+            'auxiliary_head': dict(lr_mult=10.),
+            # the cross-task fusion convs learn at the backbone rate (code)
+            'decode_head.affinity.fusion': dict(lr_mult=1.)
+        }))
+param_scheduler = [
+    dict(
+        type='StagewisePolyLR',
+        stage_iters=stage_iters,
+        power=0.9,
+        eta_min=0.,
+        begin=0,
+        end=stage_iters * num_stages,
+        by_epoch=False)
+]
+train_cfg = dict(
+    max_iters=stage_iters * num_stages, val_interval=stage_iters)
+default_hooks = dict(
+    checkpoint=dict(interval=stage_iters, max_keep_ckpts=num_stages))
+label_generator = dict(
+    type='AuxSegNetLabelGenerator',
+    cam_scales=cam_scales,
+    cam_thr=0.2,
+    sal_thr=0.06,
+    refine=True,
+    update_saliency=True,
+    sal_update_ref='initial')
+custom_hooks = [
+    dict(
+        type='PseudoLabelUpdateHook',
+        name='auxsegnet_plus',
+        stage_iters=stage_iters,
+        num_stages=num_stages,
+        generator=label_generator,
+        init_generator=dict(
+            label_generator, refine=False, update_saliency=False))
+]

@@ -1,0 +1,3 @@
+from .pseudo_label_update_hook import PseudoLabelUpdateHook
+
+__all__ = ['PseudoLabelUpdateHook']

@@ -1,0 +1,3 @@
+from .stagewise_poly import StagewisePolyLR, StagewisePolyParamScheduler
+
+__all__ = ['StagewisePolyLR', 'StagewisePolyParamScheduler']
