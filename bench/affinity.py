@@ -171,27 +171,36 @@ def paired_ratio(times: Dict[str, dict], name: str, ref: str,
 
 
 def run(args: argparse.Namespace) -> Tuple[List[dict], List[dict]]:
-    """Time and measure every variant at every crop.
+    """Measure every variant at every crop: memory first, then times.
+
+    The memory subprocesses run before this process has allocated any
+    activations (its heap is never trimmed), so the two never add up.
 
     Returns:
         tuple: Per (crop, variant) rows and per (crop, pair) ratios.
     """
     rows, ratios = [], []
     for crop in args.crops:
-        size = feature_size(crop)
-        times = time_variants(args.variants, size, args)
         for name in args.variants:
+            print(f'crop {crop}: memory of {name}', file=sys.stderr)
             rows.append(
                 dict(
                     crop=crop,
-                    size=size,
+                    size=feature_size(crop),
                     variant=name,
-                    train_s=times[name]['train'],
-                    forward_s=times[name]['forward'],
-                    train_median_s=statistics.median(times[name]['train']),
-                    forward_median_s=statistics.median(
-                        times[name]['forward']),
                     peak_rss_mib=peak_rss_mib(name, crop, args)))
+    for crop in args.crops:
+        print(f'crop {crop}: timing', file=sys.stderr)
+        times = time_variants(args.variants, feature_size(crop), args)
+        for row in rows:
+            if row['crop'] == crop:
+                row.update(
+                    train_s=times[row['variant']]['train'],
+                    forward_s=times[row['variant']]['forward'],
+                    train_median_s=statistics.median(
+                        times[row['variant']]['train']),
+                    forward_median_s=statistics.median(
+                        times[row['variant']]['forward']))
         for name, ref in PAIRS:
             train = paired_ratio(times, name, ref, 'train')
             if train is not None:

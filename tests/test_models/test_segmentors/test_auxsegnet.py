@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmengine import ConfigDict
+from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
 from mmengine.structures import PixelData
 from mmseg.registry import MODELS
@@ -363,7 +364,6 @@ def test_train_step_through_data_preprocessor():
             for _ in range(2)
         ],
         data_samples=samples)
-    from mmengine.optim import OptimWrapper
     wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01))
     model.train()
     log_vars = model.train_step(data, wrapper)

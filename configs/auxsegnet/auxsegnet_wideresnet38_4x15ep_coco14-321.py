@@ -1,0 +1,26 @@
+# AuxSegNet (ICCV 2021) on MS COCO 2014: cross-task pairwise affinity only
+# and single-scale CAMs; otherwise AuxSegNet+'s COCO config (same phase (a)
+# checkpoint, 4 stages of 15 epochs, optimiser, augmentation, test-time
+# scales/flip/CRF).
+_base_ = [
+    '../auxsegnet_plus/auxsegnet-plus_wideresnet38_4x15ep_coco14-321.py'
+]
+model = dict(decode_head=dict(affinity_mode='pairwise'))
+label_generator = dict(
+    type='AuxSegNetLabelGenerator',
+    cam_scales=(1.0, ),
+    cam_thr=0.2,
+    sal_thr=0.06,
+    refine=True,
+    update_saliency=True,
+    sal_update_ref='initial')
+custom_hooks = [
+    dict(
+        type='PseudoLabelUpdateHook',
+        name='auxsegnet',
+        stage_iters={{_base_.stage_iters}},
+        num_stages={{_base_.num_stages}},
+        generator=label_generator,
+        init_generator=dict(
+            label_generator, refine=False, update_saliency=False))
+]
