@@ -131,6 +131,37 @@ def stub_torchvision_meta() -> bool:
     return True
 
 
+def setup_cpu_distributed(cfg, launcher: str) -> bool:
+    """Adapt a config (and start the process group) for CPU-only DDP.
+
+    Without CUDA: the gloo backend (NCCL needs GPUs); a DDP wrapper without
+    ``device_ids`` (mmengine passes ``LOCAL_RANK``, which DDP refuses for CPU
+    modules); and, for ``launcher='pytorch'``, the gloo group started here,
+    because mmengine's ``init_dist`` calls ``torch.cuda.set_device``, which a
+    CPU-only torch lacks (the Runner then skips it).
+
+    Args:
+        cfg (Config): The run's config, changed in place.
+        launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
+
+    Returns:
+        bool: Whether anything was changed.
+    """
+    import torch
+    import torch.distributed as dist
+    if launcher == 'none' or torch.cuda.is_available():
+        return False
+    cfg.merge_from_dict({'env_cfg.dist_cfg.backend': 'gloo'})
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel',
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    cfg.model_wrapper_cfg = dict(wrapper, device_ids=None)
+    if launcher == 'pytorch' and not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    return True
+
+
 def apply() -> None:
     """Apply every workaround whose problem is present."""
     stub_torchvision_meta()

@@ -3,11 +3,10 @@ import argparse
 import os
 import os.path as osp
 
-import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-import mmseg_wsss  # noqa: F401  (compat workarounds, registration)
+from mmseg_wsss import compat  # registers mmseg_wsss; CPU workarounds
 
 
 # TODO: support fuse_conv_bn, visualization, and format_only
@@ -88,9 +87,8 @@ def main():
     # load config
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
-    if args.launcher != 'none' and not torch.cuda.is_available():
-        # NCCL needs GPUs; CPU runs (and their tests) use gloo
-        cfg.merge_from_dict({'env_cfg.dist_cfg.backend': 'gloo'})
+    # CPU-only DDP (gloo, no device ids); a no-op with CUDA
+    compat.setup_cpu_distributed(cfg, args.launcher)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
 

@@ -18,7 +18,8 @@ _base_ = [
     '../_base_/datasets/coco14_wsss.py', '../_base_/default_runtime.py',
     '../_base_/schedules/schedule_800.py'
 ]
-load_from = 'work_dirs/auxsegnet-plus_wideresnet38_cls_coco14-448/iter_76950.pth'
+load_from = ('work_dirs/auxsegnet-plus_wideresnet38_cls_coco14-448/'
+             'iter_76950.pth')
 num_images = 82081  # train2014 images with at least one thing label
 batch_size = 4
 stage_iters = num_images // batch_size * 15

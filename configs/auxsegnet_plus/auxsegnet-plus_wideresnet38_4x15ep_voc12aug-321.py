@@ -23,7 +23,8 @@ _base_ = [
     '../_base_/datasets/voc12aug_wsss.py', '../_base_/default_runtime.py',
     '../_base_/schedules/schedule_800.py'
 ]
-load_from = 'work_dirs/auxsegnet-plus_wideresnet38_cls_voc12aug-448/iter_9915.pth'
+load_from = ('work_dirs/auxsegnet-plus_wideresnet38_cls_voc12aug-448/'
+             'iter_9915.pth')
 num_images = 10582  # train_aug
 batch_size = 4
 stage_iters = num_images // batch_size * 15
