@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 
 
 from mmseg_wsss.datasets.toy import make_toy_dataset
@@ -19,7 +20,10 @@ def test_two_process_stage_with_label_generation(tmp_path):
     cfg.custom_hooks[0].generate_after_last = True
     cfg_file = tmp_path / 'cfg.py'
     cfg.dump(str(cfg_file))
-    env = dict(os.environ, OMP_NUM_THREADS='1', PORT='29617')
+    # dist_train.sh runs `python`: make it this interpreter (CI does not
+    # activate the virtualenv)
+    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ['PATH']])
+    env = dict(os.environ, OMP_NUM_THREADS='1', PORT='29617', PATH=path)
     proc = subprocess.run(
         ['bash', 'tools/dist_train.sh', str(cfg_file), '2', '--work-dir',
          str(work_dir)],
