@@ -13,6 +13,7 @@
    ``torchvision._meta_registrations`` touches at import. That module is
    stubbed before torchvision is imported.
 """
+import atexit
 import importlib.util
 import pickle
 import sys
@@ -159,6 +160,9 @@ def setup_cpu_distributed(cfg, launcher: str) -> bool:
     cfg.model_wrapper_cfg = dict(wrapper, device_ids=None)
     if launcher == 'pytorch' and not dist.is_initialized():
         dist.init_process_group(backend='gloo')
+        # a gloo group left alive at interpreter exit can abort the process
+        # ("terminate called without an active exception")
+        atexit.register(dist.destroy_process_group)
     return True
 
 
