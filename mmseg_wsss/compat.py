@@ -132,6 +132,16 @@ def stub_torchvision_meta() -> bool:
     return True
 
 
+def _close_process_group() -> None:
+    """Leave together, then close the group: a rank whose gloo peer has
+    already exited can abort ("terminate called without an active
+    exception")."""
+    import torch.distributed as dist
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def setup_cpu_distributed(cfg, launcher: str) -> bool:
     """Adapt a config (and start the process group) for CPU-only DDP.
 
@@ -160,9 +170,7 @@ def setup_cpu_distributed(cfg, launcher: str) -> bool:
     cfg.model_wrapper_cfg = dict(wrapper, device_ids=None)
     if launcher == 'pytorch' and not dist.is_initialized():
         dist.init_process_group(backend='gloo')
-        # a gloo group left alive at interpreter exit can abort the process
-        # ("terminate called without an active exception")
-        atexit.register(dist.destroy_process_group)
+        atexit.register(_close_process_group)
     return True
 
 
