@@ -38,6 +38,15 @@ class PseudoLabelUpdateHook(Hook):
     labels with the same model. Keep a ``CheckpointHook`` whose interval
     divides ``stage_iters``; this hook runs after it.
 
+    Early stopping (``early_stop_patience``, off by default): a stage ends
+    once ``early_stop_metric`` of the validation loop has not improved for
+    that many validations in a row; the run jumps to the next stage boundary
+    (the parameter schedulers skip the same number of steps, so a per-stage
+    restart such as ``StagewisePolyLR`` starts the next stage from its base
+    value), saves the boundary checkpoint and labels as at a regular
+    boundary. The best score and the count are kept in the message hub, so
+    a resumed run keeps them.
+
     Args:
         generator (dict): A TASK_UTILS generator config,
             ``generator(model, inputs, data_sample, data_info) -> dict``.
@@ -55,6 +64,10 @@ class PseudoLabelUpdateHook(Hook):
         out_dir (str, optional): Defaults to
             ``<work_dir>/pseudo_labels/<name>``.
         name (str): Name of the label set.
+        early_stop_patience (int, optional): Validations without improvement
+            that end a stage early. None disables early stopping.
+        early_stop_metric (str): Validation metric to watch (higher is
+            better).
     """
 
     priority = 'LOWEST'  # after CheckpointHook: the boundary is saved first
@@ -68,10 +81,15 @@ class PseudoLabelUpdateHook(Hook):
                  generate_after_last: bool = False,
                  label_pipeline: List[dict] = DEFAULT_LABEL_PIPELINE,
                  out_dir: Optional[str] = None,
-                 name: str = 'stagewise'):
+                 name: str = 'stagewise',
+                 early_stop_patience: Optional[int] = None,
+                 early_stop_metric: str = 'mIoU'):
         if stage_iters <= 0 or num_stages <= 0:
             raise ValueError('stage_iters and num_stages must be positive, '
                              f'got {stage_iters} and {num_stages}')
+        if early_stop_patience is not None and early_stop_patience <= 0:
+            raise ValueError('early_stop_patience must be positive or None, '
+                             f'got {early_stop_patience}')
         self.generator_cfg = generator
         self.init_generator_cfg = init_generator or generator
         self.generator = TASK_UTILS.build(generator)
@@ -83,6 +101,8 @@ class PseudoLabelUpdateHook(Hook):
         self.label_pipeline = label_pipeline
         self.out_dir = out_dir
         self.name = name
+        self.early_stop_patience = early_stop_patience
+        self.early_stop_metric = early_stop_metric
         self.label_dataset = None
 
     def stage_dir(self, stage: int) -> str:
@@ -132,6 +152,46 @@ class PseudoLabelUpdateHook(Hook):
         if stage < self.num_stages:
             self._switch(runner, stage)
 
+    def after_val_epoch(self, runner, metrics: Optional[dict] = None) -> None:
+        """End the stage early when the metric stopped improving."""
+        if self.early_stop_patience is None or self.label_dataset is None or \
+                runner.iter >= self.num_stages * self.stage_iters:
+            return
+        if self.early_stop_metric not in (metrics or {}):
+            raise KeyError(
+                f'PseudoLabelUpdateHook: early_stop_metric '
+                f'{self.early_stop_metric!r} is not among the validation '
+                f'metrics {sorted(metrics or {})}')
+        score = float(metrics[self.early_stop_metric])
+        key = f'{self.name}_early_stop'
+        state = runner.message_hub.get_info(key) or dict(best=None, bad=0)
+        if state['best'] is None or score > state['best']:
+            state = dict(best=score, bad=0)
+        else:
+            state = dict(best=state['best'], bad=state['bad'] + 1)
+        runner.message_hub.update_info(key, state)
+        if state['bad'] >= self.early_stop_patience:
+            self._end_stage(runner, state['best'])
+
+    def _end_stage(self, runner, best: float) -> None:
+        """Jump to the next stage boundary and cross it."""
+        end = (runner.iter // self.stage_iters + 1) * self.stage_iters
+        print_log(
+            f'PseudoLabelUpdateHook: {self.early_stop_metric} has not '
+            f'improved on {best:.4f} for {self.early_stop_patience} '
+            f'validations; the stage ends at iteration {runner.iter} '
+            f'instead of {end}',
+            logger='current')
+        # the skipped iterations still count for the schedules
+        _skip_scheduler_steps(runner.param_schedulers, end - runner.iter)
+        loop = runner.train_loop
+        loop._iter = end - 1  # as in after_train_iter of iteration end - 1
+        for hook in runner.hooks:
+            if isinstance(hook, CheckpointHook) and not hook.by_epoch:
+                hook._save_checkpoint(runner)
+        self.after_train_iter(runner, end - 1)
+        loop._iter = end
+
     def _complete(self, stage: int) -> bool:
         return osp.exists(osp.join(self.stage_dir(stage), 'meta.json'))
 
@@ -171,6 +231,8 @@ class PseudoLabelUpdateHook(Hook):
                             ' PseudoLabelUpdateHook needs a WSSSVOCDataset')
         dataset.set_label_dirs(out_dir,
                                sal_dir if osp.isdir(sal_dir) else None)
+        runner.message_hub.update_info(f'{self.name}_early_stop',
+                                       dict(best=None, bad=0))
         # new workers (they copy the dataset) and a new sampler, seeded per
         # stage; an infinite sampler cannot be iterated twice
         loader_cfg = copy.copy(runner.cfg.train_dataloader)
@@ -198,3 +260,16 @@ class PseudoLabelUpdateHook(Hook):
             'model',
             logger='current',
             level=30)
+
+
+def _skip_scheduler_steps(schedulers, steps: int) -> None:
+    """Step iteration-based schedulers ``steps`` times, as the skipped
+    iterations would have."""
+    if isinstance(schedulers, dict):
+        for value in schedulers.values():
+            _skip_scheduler_steps(value, steps)
+        return
+    for scheduler in schedulers or []:
+        if not scheduler.by_epoch:
+            for _ in range(steps):
+                scheduler.step()

@@ -5,7 +5,9 @@ import os
 import numpy as np
 import pytest
 import torch
+from mmengine.evaluator import BaseMetric
 from mmengine.runner import Runner
+from mmseg.registry import METRICS
 
 from mmseg_wsss.datasets.toy import make_toy_dataset
 from mmseg_wsss.utils.io import load_label_png
@@ -112,4 +114,42 @@ def test_persistent_workers_refused(toy_root, tmp_path):
     cfg.train_dataloader.num_workers = 1
     cfg.train_dataloader.persistent_workers = True
     with pytest.raises(ValueError, match='persistent_workers=False'):
+        Runner.from_cfg(cfg).train()
+
+
+@METRICS.register_module(force=True)
+class ConstantMetric(BaseMetric):
+    """A validation score that never improves."""
+
+    def process(self, data_batch, data_samples) -> None:
+        self.results.append(0)
+
+    def compute_metrics(self, results) -> dict:
+        return dict(score=1.0)
+
+
+def test_early_stop_ends_stages_and_restarts_schedule(toy_root, tmp_path):
+    cfg = tiny_auxsegnet_cfg(toy_root, tmp_path, stage_iters=5)
+    cfg.train_cfg.val_interval = 1
+    cfg.val_evaluator = dict(type='ConstantMetric')
+    cfg.custom_hooks[0].update(early_stop_patience=2, early_stop_metric='score')
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    # each stage: best at its first validation, two without gain, then stop
+    assert runner.iter == 10
+    lrs = runner.message_hub.get_scalar('train/lr').data[0]
+    assert len(lrs) == 6  # iterations 0-2 and 5-7 ran
+    np.testing.assert_allclose(lrs[3], lrs[0])  # stage 1 restarts the poly
+    assert lrs[2] < lrs[1] < lrs[0]
+    stage_1 = tmp_path / 'pseudo_labels' / 'auxsegnet_plus' / 'stage_1'
+    assert json.load(open(stage_1 / 'meta.json'))['iteration'] == 5
+    assert torch.load(tmp_path / 'iter_5.pth', weights_only=False)['meta'][
+        'iter'] == 5
+
+
+def test_early_stop_needs_its_metric(toy_root, tmp_path):
+    cfg = tiny_auxsegnet_cfg(toy_root, tmp_path)
+    cfg.train_cfg.val_interval = 1
+    cfg.custom_hooks[0].update(early_stop_patience=1, early_stop_metric='acc')
+    with pytest.raises(KeyError, match="'acc' is not among"):
         Runner.from_cfg(cfg).train()
