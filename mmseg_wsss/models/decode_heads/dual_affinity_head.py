@@ -218,10 +218,17 @@ class DualAffinityHead(BaseDecodeHead):
     def predict(self, inputs: Tuple[Tensor], batch_img_metas: List[dict],
                 test_cfg: ConfigType) -> Tensor:
         """Refined segmentation logits resized to the input,
-        B x K x H x W."""
+        B x K x H x W.
+
+        ``test_cfg.output`` picks another prediction for ablations:
+        ``'seg'`` (initial), ``'seg_pair'`` or ``'seg_unary'``.
+        """
         outs = self.forward(inputs)
-        return self.predict_by_feat(outs[self.output_key(outs)],
-                                    batch_img_metas)
+        key = (test_cfg or {}).get('output') or self.output_key(outs)
+        if key not in outs or not key.startswith('seg'):
+            raise KeyError(f'test_cfg.output={key!r}: this head predicts '
+                           f"{sorted(k for k in outs if k.startswith('seg'))}")
+        return self.predict_by_feat(outs[key], batch_img_metas)
 
     def loss_by_feat(self, outs: Dict[str, Tensor],
                      batch_data_samples: SampleList) -> dict:

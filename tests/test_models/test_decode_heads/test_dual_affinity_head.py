@@ -107,6 +107,21 @@ def test_predict_returns_refined_segmentation():
     torch.testing.assert_close(plain.predict(inputs, metas, None), expected)
 
 
+def test_predict_output_option():
+    head = _head().eval()
+    inputs = _inputs(seed=2)
+    metas = [dict(img_shape=(HW, HW), ori_shape=(HW, HW))] * 2
+    outs = head(inputs)
+    for key in ('seg', 'seg_pair', 'seg_unary'):
+        torch.testing.assert_close(
+            head.predict(inputs, metas, ConfigDict(output=key)), outs[key])
+    with pytest.raises(KeyError, match=r"output='sal'.*'seg_unary'"):
+        head.predict(inputs, metas, ConfigDict(output='sal'))
+    with pytest.raises(KeyError, match="output='seg_pair'"):
+        _head(affinity_mode='none').eval().predict(inputs, metas,
+                                                   ConfigDict(output='seg_pair'))
+
+
 @pytest.mark.parametrize(
     'kwargs, expected',
     [
