@@ -45,9 +45,11 @@ def pairwise_context(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
     Returns:
         Tensor: Context, B x C' x h x w.
     """
-    # one head (B x 1 x N x C): 4-D inputs select the flash kernels, which
-    # never hold N x N (3-D inputs fall back to the math kernel on CPU)
-    q, k, v = (flatten_positions(t).unsqueeze(1) for t in (query, key, value))
+    # one head (B x 1 x N x C), contiguous: the flash kernel, which never
+    # holds N x N, needs 4-D inputs with unit stride in C (otherwise SDPA
+    # falls back to the math kernel on CPU)
+    q, k, v = (flatten_positions(t).unsqueeze(1).contiguous()
+               for t in (query, key, value))
     out = F.scaled_dot_product_attention(q, k, v, scale=1.0).squeeze(1)
     return out.transpose(1, 2).reshape(value.shape)
 
