@@ -5,47 +5,22 @@
 # of batch 16. Same approximations as the VOC config (momentum 0 as PSA's
 # PolyOptimizer quirk, PhotoMetricDistortion for ColorJitter, pad
 # bottom/right). Initialises auxsegnet-plus_wideresnet38_4x15ep_coco14-321.py.
-_base_ = [
-    '../_base_/models/auxsegnet-plus_wideresnet38.py',
-    '../_base_/datasets/coco14_wsss.py', '../_base_/default_runtime.py',
-    '../_base_/schedules/schedule_800.py'
-]
+# Only the dataset and what derives from its size are restated.
+_base_ = ['./auxsegnet-plus_wideresnet38_cls_voc12aug-448.py']
 num_images = 82081  # train2014 images with at least one thing label
 batch_size = 16
 max_iters = num_images // batch_size * 15
-crop_size = (448, 448)
+dataset_type = 'WSSSCOCODataset'
+data_root = 'data/coco2014'
 model = dict(
-    data_preprocessor=dict(size=crop_size),
-    decode_head=dict(num_classes=81),
-    auxiliary_head=dict(num_classes=81),
-    train_cfg=dict(stage='cls'))
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadImageLevelLabels'),
-    # square scale + keep_ratio: the long side becomes 512 x U[0.5, 1.0]
-    dict(
-        type='RandomResize',
-        scale=(512, 512),
-        ratio_range=(0.5, 1.0),
-        keep_ratio=True),
-    dict(
-        type='PhotoMetricDistortion',
-        brightness_delta=32,
-        contrast_range=(0.7, 1.3),
-        saturation_range=(0.7, 1.3),
-        hue_delta=18),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomCrop', crop_size=crop_size),
-    dict(type='PackWSSSInputs')
-]
+    decode_head=dict(num_classes=81), auxiliary_head=dict(num_classes=81))
 train_dataloader = dict(
-    batch_size=batch_size,
-    persistent_workers=False,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(pipeline=train_pipeline))
-optim_wrapper = dict(
-    optimizer=dict(type='SGD', lr=0.1, momentum=0., weight_decay=5e-4),
-    paramwise_cfg=dict(custom_keys={'auxiliary_head': dict(lr_mult=10.)}))
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        data_prefix=dict(
+            img_path='images/train2014', seg_map_path='mask/train2014'),
+        ann_file='train.txt'))
 param_scheduler = [
     dict(
         type='PolyLR',
@@ -57,11 +32,11 @@ param_scheduler = [
 ]
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
-    logger=dict(interval=50),
     checkpoint=dict(interval=max_iters // 3, max_keep_ckpts=1))
-# the decode head is not trained in this phase and not scored
-model_wrapper_cfg = dict(
-    type='MMDistributedDataParallel', find_unused_parameters=True)
-val_cfg = None
-val_dataloader = None
-val_evaluator = None
+test_dataloader = dict(
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        data_prefix=dict(
+            img_path='images/val2014', seg_map_path='mask/val2014'),
+        ann_file='val.txt'))

@@ -9,11 +9,9 @@ import pytest
 import torch
 from mmengine import Config
 from mmengine.registry import init_default_scope
-from mmengine.structures import PixelData
 
 import mmseg_wsss  # noqa: F401,I001  (before mmseg.models: mmcv-lite shims)
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MIXING = osp.join(ROOT, 'configs', 'auxsegnet_plus',
@@ -165,27 +163,6 @@ def _mixing_model():
     return MODELS.build(model)
 
 
-def _samples(batch, size, with_pixels=True):
-    gen = torch.Generator().manual_seed(0)
-    samples = []
-    for i in range(batch):
-        sample = SegDataSample(
-            metainfo=dict(
-                img_shape=(size, size),
-                ori_shape=(size, size),
-                pad_shape=(size, size),
-                padding_size=[0, 0, 0, 0]))
-        labels = torch.zeros(K - 1)
-        labels[[i, 5 + i]] = 1.
-        sample.set_data(dict(gt_img_labels=labels))
-        if with_pixels:
-            seg = torch.randint(0, K, (1, size, size), generator=gen)
-            sal = torch.randint(0, 2, (1, size, size), generator=gen)
-            sal[:, -3:] = 255
-            sample.gt_sem_seg = PixelData(data=seg)
-            sample.gt_saliency = PixelData(data=sal.to(torch.uint8))
-        samples.append(sample)
-    return samples
 
 
 def test_mixing_config_keeps_stock_parts():
@@ -204,7 +181,7 @@ def test_mixing_config_keeps_stock_parts():
     assert 'num_convs' not in cfg.model.auxiliary_head
 
 
-def test_mixing_model_trains_and_predicts():
+def test_mixing_model_trains_and_predicts(wsss_samples):
     model = _mixing_model()
     head = model.decode_head
     for task in ('seg', 'sal'):
@@ -222,7 +199,7 @@ def test_mixing_model_trains_and_predicts():
 
     inputs = torch.randn(2, 3, 33, 33)
     model.train()
-    losses = model.loss(inputs, _samples(2, 33))
+    losses = model.loss(inputs, wsss_samples(2, 33))
     assert {k for k in losses if 'loss' in k} == DECODE_TERMS | {
         'aux.loss_cls'
     }
@@ -240,7 +217,7 @@ def test_mixing_model_trains_and_predicts():
 
     model.eval()
     with torch.no_grad():
-        results = model.predict(inputs, _samples(2, 33, with_pixels=False))
+        results = model.predict(inputs, wsss_samples(2, 33, with_pixels=False))
     assert len(results) == 2
     for result in results:
         assert result.seg_logits.data.shape == (K, 33, 33)

@@ -6,9 +6,7 @@ import torch.nn.functional as F
 from mmengine import ConfigDict
 from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import mmseg_wsss  # noqa: F401  (registers AuxSegNet and its parts)
@@ -86,27 +84,6 @@ def _inputs(batch, size, seed=0):
     return torch.randn(batch, 3, size, size, generator=gen)
 
 
-def _samples(batch, size, with_pixels=True, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    samples = []
-    for i in range(batch):
-        sample = SegDataSample(
-            metainfo=dict(
-                img_shape=(size, size),
-                ori_shape=(size, size),
-                pad_shape=(size, size),
-                padding_size=[0, 0, 0, 0]))
-        labels = torch.zeros(K - 1)
-        labels[[i, 5 + i]] = 1.
-        sample.set_data(dict(gt_img_labels=labels))
-        if with_pixels:
-            seg = torch.randint(0, K, (1, size, size), generator=gen)
-            sal = torch.randint(0, 2, (1, size, size), generator=gen)
-            sal[:, -3:] = 255
-            sample.gt_sem_seg = PixelData(data=seg)
-            sample.gt_saliency = PixelData(data=sal.to(torch.uint8))
-        samples.append(sample)
-    return samples
 
 
 def _terms(losses):
@@ -139,7 +116,7 @@ def wrn_model():
     return model
 
 
-def test_wrn38_shapes_and_predict(wrn_model):
+def test_wrn38_shapes_and_predict(wrn_model, wsss_samples):
     model = wrn_model.eval()
     inputs = _inputs(2, 65)
     with torch.no_grad():
@@ -154,7 +131,7 @@ def test_wrn38_shapes_and_predict(wrn_model):
         assert outs['sal_pair'].shape == (2, 1, 9, 9)
         assert outs['affinity'].shape == (2, 81, 81)
         assert outs['unary'].shape == (2, 81)
-        results = model.predict(inputs, _samples(2, 65, with_pixels=False))
+        results = model.predict(inputs, wsss_samples(2, 65, with_pixels=False))
     assert len(results) == 2
     for result in results:
         assert result.seg_logits.data.shape == (K, 65, 65)
@@ -183,7 +160,7 @@ def test_wrn38_label_outputs_deterministic_in_eval(wrn_model):
     assert not torch.equal(noisy['cam'], first['cam'])
 
 
-def test_wrn38_frozen_bn_after_optimizer_step(wrn_model):
+def test_wrn38_frozen_bn_after_optimizer_step(wrn_model, wsss_samples):
     model = wrn_model
     model.train()
     bns = {
@@ -202,7 +179,7 @@ def test_wrn38_frozen_bn_after_optimizer_step(wrn_model):
     optimizer = torch.optim.SGD(
         model.parameters(), lr=1., momentum=0.9, weight_decay=0.1)
     optimizer.zero_grad()
-    losses = model.loss(_inputs(1, 33, seed=2), _samples(1, 33, seed=2))
+    losses = model.loss(_inputs(1, 33, seed=2), wsss_samples(1, 33, seed=2))
     assert _terms(losses) == DECODE_TERMS | {'aux.loss_cls'}
     sum(v for k, v in losses.items() if 'loss' in k).backward()
     optimizer.step()
@@ -221,12 +198,12 @@ def test_wrn38_frozen_bn_after_optimizer_step(wrn_model):
 # tiny backbone
 
 
-def test_stage_cls_trains_the_classifier_only():
+def test_stage_cls_trains_the_classifier_only(wsss_samples):
     model = _model(train_cfg=dict(stage='cls'))
     assert model.stage == 'cls'
     model.train()
     # phase (a) needs image labels only: no pseudo labels, no saliency
-    losses = model.loss(_inputs(2, 33), _samples(2, 33, with_pixels=False))
+    losses = model.loss(_inputs(2, 33), wsss_samples(2, 33, with_pixels=False))
     assert all(k.startswith('aux.') for k in losses)
     assert _terms(losses) == {'aux.loss_cls'}
     losses['aux.loss_cls'].backward()
@@ -244,11 +221,11 @@ def test_stage_cls_trains_the_classifier_only():
         'decode.loss_sal_pair'
     }),
 ])
-def test_stage_full_losses_and_gradients(mode, terms):
+def test_stage_full_losses_and_gradients(mode, terms, wsss_samples):
     model = _model(affinity_mode=mode)
     assert model.stage == 'full'
     model.train()
-    losses = model.loss(_inputs(2, 33), _samples(2, 33))
+    losses = model.loss(_inputs(2, 33), wsss_samples(2, 33))
     assert _terms(losses) == terms | {'aux.loss_cls'}
     assert 'decode.acc_seg' in losses
     sum(v for k, v in losses.items() if 'loss' in k).backward()
@@ -266,11 +243,11 @@ def test_stage_defaults_and_errors():
         _model(train_cfg=dict(stage='cls'), aux=False)
 
 
-def test_predict_single_scale_is_refined_segmentation():
+def test_predict_single_scale_is_refined_segmentation(wsss_samples):
     model = _model().eval()
     inputs = _inputs(2, 33, seed=3)
     with torch.no_grad():
-        results = model.predict(inputs, _samples(2, 33, with_pixels=False))
+        results = model.predict(inputs, wsss_samples(2, 33, with_pixels=False))
         outs = model.decode_head(model.extract_feat(inputs))
     expected = F.interpolate(
         outs['seg_pair'], (33, 33), mode='bilinear', align_corners=False)
@@ -280,12 +257,12 @@ def test_predict_single_scale_is_refined_segmentation():
                            expected[i].argmax(0))
 
 
-def test_predict_multiscale_flip_shapes():
+def test_predict_multiscale_flip_shapes(wsss_samples):
     model = _model(test_cfg=dict(mode='whole', scales=(1.0, 0.5),
                                  flip=True)).eval()
     with torch.no_grad():
         results = model.predict(
-            _inputs(2, 33, seed=4), _samples(2, 33, with_pixels=False))
+            _inputs(2, 33, seed=4), wsss_samples(2, 33, with_pixels=False))
         # without data samples (the stock default metas)
         bare = model.predict(_inputs(2, 33, seed=4))
     for result in results + bare:
@@ -298,10 +275,10 @@ def test_predict_multiscale_flip_shapes():
                                bare[0].seg_logits.data)
 
 
-def test_tta_averages_flipped_and_scaled_probabilities():
+def test_tta_averages_flipped_and_scaled_probabilities(wsss_samples):
     model = _model().eval()
     inputs = _inputs(1, 33, seed=5)
-    metas = [s.metainfo for s in _samples(1, 33, with_pixels=False)]
+    metas = [s.metainfo for s in wsss_samples(1, 33, with_pixels=False)]
     with torch.no_grad():
         tta = model.tta_logits(inputs, metas, (1.0, 0.5), True)
         views = []
@@ -352,12 +329,12 @@ def test_label_outputs(affinity_mode):
         assert torch.equal(out[key], again[key]), key
 
 
-def test_train_step_through_data_preprocessor():
+def test_train_step_through_data_preprocessor(wsss_samples):
     """A full training iteration with padding to the batch size."""
     model = _model()
     model.data_preprocessor.size = (40, 40)
     gen = torch.Generator().manual_seed(7)
-    samples = _samples(2, 33, seed=7)
+    samples = wsss_samples(2, 33, seed=7)
     data = dict(
         inputs=[
             torch.randint(0, 256, (3, 33, 33), generator=gen).byte()
