@@ -7,7 +7,8 @@ from . import compat
 
 compat.apply()
 
-from . import datasets, engine, evaluation, models, utils  # noqa: E402,F401
+from . import (datasets, engine, evaluation, models,  # noqa: E402,F401
+               pseudo_labels, structures, utils)
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']
