@@ -2,6 +2,8 @@
 import os
 import os.path as osp
 import tempfile
+from contextlib import contextmanager
+from typing import IO, Iterator
 
 import numpy as np
 from mmseg.datasets import PascalVOCDataset
@@ -28,6 +30,33 @@ def color_palette(num_colors: int = 256) -> np.ndarray:
     if num_colors > 255:
         palette[255] = (255, 255, 255)
     return palette
+
+
+@contextmanager
+def atomic_write(path: str, mode: str = 'wb') -> Iterator[IO]:
+    """Open a temporary file beside ``path``; rename it over ``path`` when
+    the block ends without an error, remove it otherwise, so ``path`` is
+    either absent, the old file or the complete new one (POSIX rename).
+
+    Args:
+        path (str): Destination file; its folder is created.
+        mode (str): ``'wb'`` or ``'w'``.
+
+    Yields:
+        file object: The temporary file.
+    """
+    out_dir = osp.dirname(osp.abspath(path))
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        dir=out_dir, prefix='.tmp_', suffix=osp.splitext(path)[1])
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def atomic_save(img: Image.Image, path: str) -> None:
