@@ -1,7 +1,8 @@
 """Score pseudo labels (or CAMs) on disk against ground-truth masks.
 
 Label PNGs (255 = unlabelled) get per-class precision / recall / IoU and the
-share of unlabelled pixels, with the code of ``PseudoLabelMetric``; ``--cam``
+share of unlabelled pixels, with the code of ``PseudoLabelMetric`` (class
+means as mmseg's ``IoUMetric`` takes them); ``--cam``
 scores ``<id>.npy`` CAMs (``(C-1) x H x W`` in [0, 1]) over a sweep of
 background thresholds, with the code of ``CAMMetric``.
 
@@ -74,12 +75,12 @@ def class_names(num_classes: int) -> List[str]:
     return [str(i) for i in range(num_classes)]
 
 
-def _per_class(hist: np.ndarray, names: Sequence[str]) -> Dict[str, dict]:
-    scores = class_scores(hist)
+def _per_class(areas: np.ndarray, names: Sequence[str]) -> Dict[str, dict]:
+    scores = class_scores(areas)
     return {
         name: {
             k: (None if np.isnan(v[i]) else round(float(v[i]) * 100, 2))
-            for k, v in scores.items() if k != 'gt_pixels'
+            for k, v in scores.items()
         }
         for i, name in enumerate(names)
     }
@@ -93,38 +94,38 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     names = class_names(args.num_classes)
     if args.cam:
         thresholds = check_thresholds(args.thresholds)
-        conf = cam_dir_stats(
+        sweep = cam_dir_stats(
             args.pred_dir,
             gt_dir,
             ids,
             thresholds,
             args.ignore_index,
             progress=True)
-        if conf.shape[1] != args.num_classes:
-            raise ValueError(f'{args.pred_dir}: CAMs have {conf.shape[1] - 1}'
-                             f' foreground channels, expected '
-                             f'{args.num_classes - 1}')
-        print_log('\n' + curve_table(conf, thresholds).get_string(),
+        if sweep.shape[-1] != args.num_classes:
+            raise ValueError(f'{args.pred_dir}: CAMs have '
+                             f'{sweep.shape[-1] - 1} foreground channels, '
+                             f'expected {args.num_classes - 1}')
+        print_log('\n' + curve_table(sweep, thresholds).get_string(),
                   logger='current')
-        best = int(np.nanargmax(summarize(conf)['mIoU']))
-        hist = conf[best]
+        best = int(np.nanargmax(summarize(sweep)['mIoU']))
+        areas = sweep[best]
     else:
-        hist = label_dir_stats(
+        areas = label_dir_stats(
             args.pred_dir,
             gt_dir,
             ids,
             args.num_classes,
             args.ignore_index,
             progress=True)
-    means = {k: float(v) for k, v in summarize(hist).items()}
-    print_log('\n' + class_table(hist, names).get_string(), logger='current')
+    means = {k: float(v) for k, v in summarize(areas).items()}
+    print_log('\n' + class_table(areas, names).get_string(), logger='current')
     result = dict(pred_dir=args.pred_dir, num_images=len(ids), **means)
     if args.cam:
         result['best_thr'] = round(float(thresholds[best]), 2)
     print_log(
         ', '.join(f'{k}: {v}' for k, v in result.items() if k != 'pred_dir'),
         logger='current')
-    result['per_class'] = _per_class(hist, names)
+    result['per_class'] = _per_class(areas, names)
     if args.out:
         with open(args.out, 'w') as f:
             json.dump(result, f, indent=2)

@@ -50,6 +50,11 @@ def test_scores_label_dir(tool, tmp_path):
     saved = json.loads(out.read_text())
     assert saved['mIoU'] == res['mIoU'] and saved['num_images'] == 2
     assert saved['per_class']['2']['Precision'] == 100.0
+    # a class absent from labels and GT is skipped in the means (IoUMetric)
+    res4 = tool.main([str(tmp_path / 'pred'), '--data-root', str(tmp_path),
+                      '--num-classes', '4'])
+    assert res4['mIoU'] == res['mIoU']
+    assert set(res4['per_class']['3'].values()) == {None}
 
 
 def test_missing_file_is_named(tool, tmp_path):

@@ -10,7 +10,7 @@ from mmseg.registry import METRICS
 from prettytable import PrettyTable
 
 from mmseg_wsss.utils.io import load_label_png
-from .pseudo_label_metric import get_class_names, summarize
+from .pseudo_label_metric import AREA_KEYS, get_class_names, summarize
 
 
 def default_thresholds() -> np.ndarray:
@@ -18,16 +18,16 @@ def default_thresholds() -> np.ndarray:
     return np.round(np.arange(0.05, 0.96, 0.05), 2)
 
 
-def cam_confusion(cam: np.ndarray,
-                  gt: np.ndarray,
-                  thresholds: np.ndarray,
-                  ignore_index: int = 255) -> np.ndarray:
-    """Confusion matrices of thresholded CAMs for every threshold at once.
+def cam_areas(cam: np.ndarray,
+              gt: np.ndarray,
+              thresholds: np.ndarray,
+              ignore_index: int = 255) -> np.ndarray:
+    """Areas of thresholded CAMs for every threshold at once.
 
     At threshold t a pixel is background where ``max_c cam < t``, else
     ``argmax_c cam + 1`` (ties go to the lowest class). Each pixel is binned
     by how many thresholds its max reaches, so one bincount gives all T
-    matrices.
+    label maps' areas.
 
     Args:
         cam (np.ndarray): ``(C - 1) x H x W`` foreground CAMs in [0, 1].
@@ -36,8 +36,13 @@ def cam_confusion(cam: np.ndarray,
         ignore_index (int): GT ignore value.
 
     Returns:
-        np.ndarray: ``T x C x (C + 1)`` int64 matrices in the layout of
-        :func:`confusion_matrix` (the "unlabelled" column is zero).
+        np.ndarray: ``T x 5 x C`` float64 areas, each equal to
+        :func:`label_areas` of the label map at that threshold (the
+        ``unlabelled`` row is zero).
+
+    Raises:
+        ValueError: The shapes disagree or GT holds a value outside
+            ``0..C-1`` and ``ignore_index``.
     """
     cam = np.asarray(cam)
     gt = np.asarray(gt)
@@ -61,12 +66,18 @@ def cam_confusion(cam: np.ndarray,
     hist = np.bincount(
         key, minlength=(num_thr + 1) * num_classes * num_fg).reshape(
             num_thr + 1, num_classes, num_fg)
-    # foreground at threshold j <=> level > j
+    # foreground at threshold j <=> level > j; fg[j, gt class, fg class]
     fg = np.cumsum(hist[::-1], axis=0)[::-1][1:]
-    conf = np.zeros((num_thr, num_classes, num_classes + 1), dtype=np.int64)
-    conf[:, :, 1:num_classes] = fg
-    conf[:, :, 0] = hist.sum((0, 2)) - fg.sum(-1)
-    return conf
+    label = hist.sum((0, 2))
+    areas = np.zeros((num_thr, len(AREA_KEYS), num_classes))
+    intersect, union, pred = areas[:, 0], areas[:, 1], areas[:, 2]
+    intersect[:, 0] = label[0] - fg[:, 0].sum(-1)
+    intersect[:, 1:] = np.diagonal(fg[:, 1:], axis1=1, axis2=2)
+    pred[:, 1:] = fg.sum(1)
+    pred[:, 0] = label.sum() - pred[:, 1:].sum(-1)
+    areas[:, 3] = label
+    union[:] = pred + label - intersect
+    return areas
 
 
 def cam_dir_stats(cam_dir: str,
@@ -75,10 +86,14 @@ def cam_dir_stats(cam_dir: str,
                   thresholds: Optional[Sequence[float]] = None,
                   ignore_index: int = 255,
                   progress: bool = False) -> np.ndarray:
-    """Accumulate :func:`cam_confusion` over ``<id>.npy`` CAMs on disk.
+    """Accumulate :func:`cam_areas` over ``<id>.npy`` CAMs on disk.
 
     Returns:
-        np.ndarray: ``T x C x (C + 1)`` summed confusion matrices.
+        np.ndarray: ``T x 5 x C`` summed areas.
+
+    Raises:
+        FileNotFoundError: CAM or GT files are missing (named).
+        ValueError: A pair is invalid (named).
     """
     thresholds = check_thresholds(thresholds)
     pairs = [(osp.join(cam_dir, i + '.npy'), osp.join(gt_dir, i + '.png'))
@@ -91,7 +106,7 @@ def cam_dir_stats(cam_dir: str,
     for cam_path, gt_path in (track_iter_progress(pairs)
                               if progress else pairs):
         try:
-            total = total + cam_confusion(
+            total = total + cam_areas(
                 np.load(cam_path), load_label_png(gt_path), thresholds,
                 ignore_index)
         except ValueError as e:
@@ -110,9 +125,9 @@ def check_thresholds(thresholds: Optional[Sequence[float]]) -> np.ndarray:
     return thresholds
 
 
-def curve_table(conf: np.ndarray, thresholds: np.ndarray) -> PrettyTable:
-    """mIoU / mPrecision / mRecall per threshold as a table."""
-    means = summarize(conf)
+def curve_table(areas: np.ndarray, thresholds: np.ndarray) -> PrettyTable:
+    """mIoU / mPrecision / mRecall per threshold (``T x 5 x C`` areas)."""
+    means = summarize(areas)
     table = PrettyTable()
     table.add_column('bg thr', np.round(thresholds, 2).tolist())
     for key in ('mIoU', 'mPrecision', 'mRecall'):
@@ -124,9 +139,12 @@ def curve_table(conf: np.ndarray, thresholds: np.ndarray) -> PrettyTable:
 class CAMMetric(BaseMetric):
     """Best mIoU of CAMs over a sweep of background thresholds.
 
+    The mIoU at each threshold is ``IoUMetric``'s of the thresholded CAMs
+    (see :func:`summarize`).
+
     Reads ``pred_cam`` (PixelData, ``(C - 1) x H x W`` CAMs in [0, 1], zero
     for classes absent from the image labels) and ``gt_sem_seg`` of each
-    data sample. Matrices are summed as they come (memory O(T * C^2) per
+    data sample. Areas are summed as they come (memory O(T * C) per
     rank); under DDP the padding samples of the sampler are counted too.
 
     Args:
@@ -154,7 +172,7 @@ class CAMMetric(BaseMetric):
         self.ignore_index = ignore_index
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
-        """Add the samples' threshold-sweep matrices to the running sum."""
+        """Add the samples' threshold-sweep areas to the running sum."""
         num_classes = len(get_class_names(self.dataset_meta, self.num_classes))
         for data_sample in data_samples:
             cam = data_sample['pred_cam']['data'].float().cpu().numpy()
@@ -164,11 +182,11 @@ class CAMMetric(BaseMetric):
                     f'{data_sample.get("img_path", "sample")}: pred_cam has '
                     f'{cam.shape[0]} channels, expected {num_classes - 1} '
                     '(one per foreground class)')
-            conf = cam_confusion(cam, gt, self.thresholds, self.ignore_index)
+            areas = cam_areas(cam, gt, self.thresholds, self.ignore_index)
             if self.results:
-                self.results[0] += conf
+                self.results[0] += areas
             else:
-                self.results.append(conf)
+                self.results.append(areas)
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """Log the threshold curve; return the best mIoU and its threshold.
@@ -178,15 +196,15 @@ class CAMMetric(BaseMetric):
             ``best_thr``.
         """
         logger: MMLogger = MMLogger.get_current_instance()
-        conf = np.sum(results, axis=0)
-        if conf.sum() == 0:
+        areas = np.sum(results, axis=0)
+        if areas[0, AREA_KEYS.index('label')].sum() == 0:
             raise ValueError('CAMMetric: no ground-truth pixel outside '
                              f'ignore_index={self.ignore_index} was seen')
-        means = summarize(conf)
+        means = summarize(areas)
         best = int(np.nanargmax(means['mIoU']))
         print_log('CAM mIoU per background threshold:', logger)
         print_log(
-            '\n' + curve_table(conf, self.thresholds).get_string(),
+            '\n' + curve_table(areas, self.thresholds).get_string(),
             logger=logger)
         metrics = {k: float(means[k][best])
                    for k in ('mIoU', 'mPrecision', 'mRecall')}

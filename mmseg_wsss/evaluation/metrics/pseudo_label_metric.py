@@ -1,30 +1,47 @@
 """Precision / recall / IoU of pseudo labels that may leave pixels unlabelled.
 
-One confusion matrix (``confusion_matrix``) serves this metric, the CAM metric
-and ``tools/eval_pseudo_labels.py``. Its shape is ``C x (C + 1)``: rows are
-ground-truth classes (GT ``ignore_index`` pixels are dropped), columns are
-predicted classes plus a last column for pixels the pseudo label leaves at
-``ignore_index`` ("predicted nothing": they lower recall and IoU of their GT
-class, never a precision).
+Scores are mmseg's: per-class areas from ``IoUMetric.intersect_and_union``,
+per-class IoU / precision / recall from ``IoUMetric.total_area_to_metrics``
+and class means with ``np.nanmean`` as in ``IoUMetric.compute_metrics``, so
+a class absent from both prediction and ground truth is skipped and a class
+predicted but absent from the ground truth counts 0 in mIoU. One array of
+areas (:func:`label_areas`, ``5 x C``) serves this metric, the CAM metric
+and ``tools/eval_pseudo_labels.py``; its rows are :data:`AREA_KEYS`. A pixel
+the pseudo label leaves at ``ignore_index`` ("predicted nothing") lowers the
+recall and IoU of its GT class, never a precision, and is counted in row
+``unlabelled``.
 """
 import os.path as osp
+import warnings
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from mmengine.utils import track_iter_progress
+from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
 from prettytable import PrettyTable
 
 from mmseg_wsss.utils.io import load_label_png
 
+AREA_KEYS = ('intersect', 'union', 'pred_label', 'label', 'unlabelled')
 
-def confusion_matrix(pred: np.ndarray,
-                     gt: np.ndarray,
-                     num_classes: int,
-                     ignore_index: int = 255) -> np.ndarray:
-    """Count (GT class, predicted class) pixel pairs with one bincount.
+
+def _check_values(arr: np.ndarray, num_classes: int, ignore_index: int,
+                  what: str) -> None:
+    bad = (arr < 0) | ((arr >= num_classes) & (arr != ignore_index))
+    if bad.any():
+        raise ValueError(f'{what} holds value {arr[bad][0]}; expected '
+                         f'0..{num_classes - 1} or {ignore_index}')
+
+
+def label_areas(pred: np.ndarray,
+                gt: np.ndarray,
+                num_classes: int,
+                ignore_index: int = 255) -> np.ndarray:
+    """Per-class pixel areas of a label map against the ground truth.
 
     Args:
         pred (np.ndarray): ``H x W`` integer label map; ``ignore_index``
@@ -35,90 +52,91 @@ def confusion_matrix(pred: np.ndarray,
         ignore_index (int): The ignore value of both maps.
 
     Returns:
-        np.ndarray: ``C x (C + 1)`` int64 matrix; column C counts GT pixels
-        whose prediction is ``ignore_index``.
+        np.ndarray: ``5 x C`` float64 areas, rows :data:`AREA_KEYS`: those of
+        ``IoUMetric.intersect_and_union``, then the GT pixels per class that
+        ``pred`` leaves at ``ignore_index``.
+
+    Raises:
+        ValueError: The shapes differ or a value is neither a class nor
+            ``ignore_index``.
     """
-    pred = np.asarray(pred)
-    gt = np.asarray(gt)
+    pred = np.asarray(pred).astype(np.int64)
+    gt = np.asarray(gt).astype(np.int64)
     if pred.shape != gt.shape:
         raise ValueError(f'prediction shape {pred.shape} does not match '
                          f'ground-truth shape {gt.shape}')
-    valid = gt != ignore_index
-    gt = gt[valid].astype(np.int64)
-    pred = pred[valid].astype(np.int64)
-    if gt.size and (gt.min() < 0 or gt.max() >= num_classes):
-        bad = gt[(gt < 0) | (gt >= num_classes)][0]
-        raise ValueError(f'ground truth holds value {bad}; expected '
-                         f'0..{num_classes - 1} or {ignore_index}')
-    pred[pred == ignore_index] = num_classes
-    if pred.size and (pred.min() < 0 or pred.max() > num_classes):
-        bad = pred[(pred < 0) | (pred > num_classes)][0]
-        raise ValueError(f'prediction holds value {bad}; expected '
-                         f'0..{num_classes - 1} or {ignore_index}')
-    width = num_classes + 1
-    return np.bincount(
-        gt * width + pred, minlength=num_classes * width).reshape(
-            num_classes, width)
+    _check_values(gt, num_classes, ignore_index, 'ground truth')
+    _check_values(pred, num_classes, ignore_index, 'prediction')
+    areas = IoUMetric.intersect_and_union(
+        torch.from_numpy(pred), torch.from_numpy(gt), num_classes,
+        ignore_index)
+    unlabelled = np.bincount(
+        gt[(pred == ignore_index) & (gt != ignore_index)],
+        minlength=num_classes)
+    return np.stack([a.numpy() for a in areas] + [unlabelled]).astype(
+        np.float64)
 
 
-def class_scores(hist: np.ndarray) -> Dict[str, np.ndarray]:
-    """Per-class precision, recall and IoU (fractions, NaN if undefined).
+def class_scores(areas: np.ndarray) -> Dict[str, np.ndarray]:
+    """Per-class IoU, precision and recall (fractions, NaN if undefined).
 
     Args:
-        hist (np.ndarray): ``(..., C, C + 1)`` confusion matrices.
+        areas (np.ndarray): ``(..., 5, C)`` areas of :func:`label_areas`.
 
     Returns:
-        dict: ``Precision``, ``Recall``, ``IoU`` and ``gt_pixels``, each of
-        shape ``(..., C)``.
+        dict: ``IoU``, ``Precision`` and ``Recall``, each ``(..., C)``, from
+        ``IoUMetric.total_area_to_metrics``.
     """
-    num_classes = hist.shape[-2]
-    hist = hist.astype(np.float64)
-    tp = np.diagonal(hist[..., :num_classes], axis1=-2, axis2=-1)
-    gt_pixels = hist.sum(-1)
-    pred_pixels = hist[..., :num_classes].sum(-2)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        return dict(
-            Precision=tp / pred_pixels,
-            Recall=tp / gt_pixels,
-            IoU=tp / (gt_pixels + pred_pixels - tp),
-            gt_pixels=gt_pixels)
+    areas = np.asarray(areas, dtype=np.float64)
+    flat = areas.reshape(-1, *areas.shape[-2:])
+    keys = ('IoU', 'Precision', 'Recall')
+    scores = {key: np.empty((len(flat), flat.shape[-1])) for key in keys}
+    for i, (intersect, union, pred, label, _) in enumerate(flat):
+        metrics = IoUMetric.total_area_to_metrics(
+            *(torch.from_numpy(a) for a in (intersect, union, pred, label)),
+            metrics=['mIoU', 'mFscore'])
+        for key in keys:
+            scores[key][i] = metrics[key]
+    shape = areas.shape[:-2] + areas.shape[-1:]
+    return {key: value.reshape(shape) for key, value in scores.items()}
 
 
-def summarize(hist: np.ndarray) -> Dict[str, np.ndarray]:
-    """Class means in percent over the classes present in the ground truth.
-
-    A class present in GT but never predicted has an undefined precision and
-    is left out of ``mPrecision`` (it still counts 0 in mRecall and mIoU).
+def summarize(areas: np.ndarray) -> Dict[str, np.ndarray]:
+    """Class means in percent, as ``IoUMetric`` reports them.
 
     Args:
-        hist (np.ndarray): ``(..., C, C + 1)`` confusion matrices.
+        areas (np.ndarray): ``(..., 5, C)`` areas of :func:`label_areas`.
 
     Returns:
-        dict: ``mPrecision``, ``mRecall``, ``mIoU`` and ``ignored_ratio``
-        (% of GT-valid pixels the prediction leaves unlabelled), each of
-        shape ``(...)`` and rounded to 2 decimals.
+        dict: ``mIoU``, ``mPrecision``, ``mRecall`` (``np.nanmean`` over
+        classes) and ``ignored_ratio`` (% of GT-valid pixels the prediction
+        leaves unlabelled), each of shape ``(...)``, rounded to 2 decimals.
     """
-    scores = class_scores(hist)
-    present = scores['gt_pixels'] > 0
+    areas = np.asarray(areas, dtype=np.float64)
     means = {}
-    with np.errstate(divide='ignore', invalid='ignore'):
-        for key in ('Precision', 'Recall', 'IoU'):
-            used = present & ~np.isnan(scores[key])
-            mean = np.where(used, scores[key], 0).sum(-1) / used.sum(-1)
-            means['m' + key] = np.round(mean * 100, 2)
-        ignored = hist[..., -1].sum(-1) / hist.sum((-2, -1))
+    with warnings.catch_warnings(), np.errstate(invalid='ignore'):
+        # no GT pixel at all: NaN, as IoUMetric gives
+        warnings.simplefilter('ignore', RuntimeWarning)
+        for key, value in class_scores(areas).items():
+            means['m' + key] = np.round(np.nanmean(value, -1) * 100, 2)
+        ignored = areas[..., 4, :].sum(-1) / areas[..., 3, :].sum(-1)
     means['ignored_ratio'] = np.round(ignored * 100, 2)
     return means
 
 
-def class_table(hist: np.ndarray, class_names: Sequence[str]) -> PrettyTable:
-    """Per-class table (percent) in the style of mmseg's ``IoUMetric``."""
-    scores = class_scores(hist)
+def class_table(areas: np.ndarray,
+                class_names: Sequence[str]) -> PrettyTable:
+    """Per-class table (percent) in the style of mmseg's ``IoUMetric``.
+
+    Args:
+        areas (np.ndarray): ``5 x C`` areas of :func:`label_areas`.
+        class_names (Sequence[str]): C names.
+    """
     table = PrettyTable()
     table.add_column('Class', list(class_names))
-    for key in ('IoU', 'Precision', 'Recall'):
-        table.add_column(key, np.round(scores[key] * 100, 2).tolist())
-    table.add_column('GT pixels', scores['gt_pixels'].astype(int).tolist())
+    for key, value in class_scores(areas).items():
+        table.add_column(key, np.round(value * 100, 2).tolist())
+    table.add_column('GT pixels', areas[3].astype(int).tolist())
     return table
 
 
@@ -129,7 +147,7 @@ def label_dir_stats(pred_dir: str,
                     ignore_index: int = 255,
                     suffix: str = '.png',
                     progress: bool = False) -> np.ndarray:
-    """Accumulate :func:`confusion_matrix` over label PNGs on disk.
+    """Accumulate :func:`label_areas` over label PNGs on disk.
 
     Args:
         pred_dir (str): Directory of predicted ``<id><suffix>`` label maps.
@@ -141,7 +159,11 @@ def label_dir_stats(pred_dir: str,
         progress (bool): Show a progress bar.
 
     Returns:
-        np.ndarray: ``C x (C + 1)`` summed confusion matrix.
+        np.ndarray: ``5 x C`` summed areas.
+
+    Raises:
+        FileNotFoundError: Label files are missing (named).
+        ValueError: A pair of maps is invalid (named).
     """
     pairs = [(osp.join(pred_dir, i + suffix), osp.join(gt_dir, i + suffix))
              for i in ids]
@@ -150,20 +172,20 @@ def label_dir_stats(pred_dir: str,
         raise FileNotFoundError(
             f'{len(missing)} label file(s) missing, e.g. '
             f'{", ".join(missing[:5])}')
-    hist = np.zeros((num_classes, num_classes + 1), dtype=np.int64)
+    total = np.zeros((len(AREA_KEYS), num_classes))
     for pred_path, gt_path in (track_iter_progress(pairs)
                                if progress else pairs):
         try:
-            hist += confusion_matrix(
+            total += label_areas(
                 load_label_png(pred_path), load_label_png(gt_path),
                 num_classes, ignore_index)
         except ValueError as e:
             raise ValueError(f'{pred_path} vs {gt_path}: {e}') from e
-    return hist
+    return total
 
 
 def get_class_names(dataset_meta: Optional[dict],
-                 num_classes: Optional[int]) -> List[str]:
+                    num_classes: Optional[int]) -> List[str]:
     """Class names from the dataset meta, or indices as names."""
     names = (dataset_meta or {}).get('classes')
     if names is not None:
@@ -179,10 +201,11 @@ def get_class_names(dataset_meta: Optional[dict],
 
 @METRICS.register_module()
 class PseudoLabelMetric(BaseMetric):
-    """Quality of pseudo labels: precision, recall and IoU per class.
+    """Quality of pseudo labels: IoU, precision and recall per class.
 
     Reads ``pred_sem_seg`` (the pseudo label, 255 = unlabelled) and
-    ``gt_sem_seg`` of each data sample, like ``IoUMetric``.
+    ``gt_sem_seg`` of each data sample, like ``IoUMetric``, whose definition
+    of the class means it shares.
 
     Args:
         num_classes (int, optional): C; defaults to the dataset classes.
@@ -201,24 +224,24 @@ class PseudoLabelMetric(BaseMetric):
         self.ignore_index = ignore_index
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
-        """Store one confusion matrix per data sample."""
+        """Store the areas of each data sample."""
         num_classes = len(get_class_names(self.dataset_meta, self.num_classes))
         for data_sample in data_samples:
             pred = data_sample['pred_sem_seg']['data'].squeeze().cpu().numpy()
             gt = data_sample['gt_sem_seg']['data'].squeeze().cpu().numpy()
             self.results.append(
-                confusion_matrix(pred, gt, num_classes, self.ignore_index))
+                label_areas(pred, gt, num_classes, self.ignore_index))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
-        """Sum the matrices, log the per-class table, return the means.
+        """Sum the areas, log the per-class table, return the means.
 
         Returns:
-            dict: ``mPrecision``, ``mRecall``, ``mIoU`` and
+            dict: ``mIoU``, ``mPrecision``, ``mRecall`` and
             ``ignored_ratio`` in percent.
         """
         logger: MMLogger = MMLogger.get_current_instance()
-        hist = np.sum(results, axis=0)
+        areas = np.sum(results, axis=0)
         names = get_class_names(self.dataset_meta, self.num_classes)
         print_log('per class results:', logger)
-        print_log('\n' + class_table(hist, names).get_string(), logger=logger)
-        return {k: float(v) for k, v in summarize(hist).items()}
+        print_log('\n' + class_table(areas, names).get_string(), logger=logger)
+        return {k: float(v) for k, v in summarize(areas).items()}

@@ -2,8 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from mmseg_wsss.evaluation.metrics import (CAMMetric, cam_confusion,
-                                           confusion_matrix, summarize)
+from mmseg.evaluation import IoUMetric
+
+from mmseg_wsss.evaluation.metrics import (CAMMetric, cam_areas, label_areas,
+                                           summarize)
 
 
 def _sample(cam, gt):
@@ -12,8 +14,8 @@ def _sample(cam, gt):
         gt_sem_seg=dict(data=torch.from_numpy(gt)[None]))
 
 
-def _metric(num_classes, **kwargs):
-    metric = CAMMetric(**kwargs)
+def _metric(num_classes, metric_type=CAMMetric, **kwargs):
+    metric = metric_type(**kwargs)
     metric.dataset_meta = dict(classes=[str(i) for i in range(num_classes)])
     return metric
 
@@ -25,10 +27,28 @@ def test_sweep_equals_thresholding_each_t():
     gt = rng.integers(0, 5, (9, 7))
     gt[0, :3] = 255
     thresholds = np.array([0.1, 0.5, 0.8, 0.95])
-    conf = cam_confusion(cam, gt, thresholds)
+    areas = cam_areas(cam, gt, thresholds)
+    assert areas.shape == (4, 5, 5)
     for j, t in enumerate(thresholds):
         label = np.where(cam.max(0) < t, 0, cam.argmax(0) + 1)
-        np.testing.assert_array_equal(conf[j], confusion_matrix(label, gt, 5))
+        np.testing.assert_array_equal(areas[j], label_areas(label, gt, 5))
+
+
+def test_miou_per_threshold_is_iou_metric():
+    rng = np.random.default_rng(1)
+    cam = rng.random((4, 10, 8)).astype(np.float32)
+    cam[3] = 0  # class 4 is never predicted (and GT lacks it)
+    gt = rng.integers(0, 4, (10, 8))
+    gt[0] = 255
+    thresholds = np.array([0.3, 0.6, 0.9])
+    miou = summarize(cam_areas(cam, gt, thresholds))['mIoU']
+    for j, t in enumerate(thresholds):
+        label = np.where(cam.max(0) < t, 0, cam.argmax(0) + 1)
+        stock = _metric(5, IoUMetric)
+        stock.process({}, [dict(
+            pred_sem_seg=dict(data=torch.from_numpy(label)[None]),
+            gt_sem_seg=dict(data=torch.from_numpy(gt)[None]))])
+        assert miou[j] == round(float(stock.evaluate(1)['mIoU']), 2)
 
 
 def test_perfect_cams_score_100():
@@ -55,7 +75,7 @@ def test_picks_the_constructed_threshold():
     res = metric.evaluate(2)
     assert res['cam/best_thr'] == 0.35
     assert res['cam/mIoU'] == 100.0
-    near = summarize(cam_confusion(cam, gt, np.array([0.3, 0.4])))['mIoU']
+    near = summarize(cam_areas(cam, gt, np.array([0.3, 0.4])))['mIoU']
     assert np.all(near < 100)
 
 
@@ -65,7 +85,7 @@ def test_bad_input():
         metric.process({}, [_sample(np.zeros((1, 2, 2), np.float32),
                                     np.zeros((2, 2), np.int64))])
     with pytest.raises(ValueError, match='does not match'):
-        cam_confusion(np.zeros((2, 3, 3)), np.zeros((2, 2)), np.ones(1))
+        cam_areas(np.zeros((2, 3, 3)), np.zeros((2, 2)), np.ones(1))
     with pytest.raises(ValueError, match='ascending'):
         CAMMetric(thresholds=[0.5, 0.2])
 
