@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .multiscale import multiscale_flip, sum_views
+
 
 def cam_from_features(feats: Tensor, weight: Tensor,
                       bias: Optional[Tensor] = None) -> Tensor:
@@ -76,13 +78,15 @@ def multiscale_cam(cam_fn: Callable[[Tensor], Tensor],
                    per_scale_norm: bool = False) -> Tensor:
     """Sum of ReLU'd CAMs over scales (and horizontal flips).
 
-    Each scaled (and flipped) image goes through ``cam_fn``; its CAM is
-    ReLU'd, optionally max-normalised per scale, flipped back and resized
-    bilinearly to ``size``. Normalise the sum with :func:`max_normalize`.
+    Runs :func:`~.multiscale.multiscale_flip`: each scaled image batch
+    (with ``flip``, together with its flipped copy: one ``cam_fn`` call per
+    scale) goes through ``cam_fn``; its CAMs are ReLU'd, optionally
+    max-normalised per scale, flipped back and resized bilinearly to
+    ``size``. Normalise the sum with :func:`max_normalize`.
 
     Args:
-        cam_fn (Callable): Maps an image batch B x 3 x H' x W' to raw CAMs
-            B x K x h' x w'.
+        cam_fn (Callable): Maps an image batch N x 3 x H' x W' to raw CAMs
+            N x K x h' x w', each image independently.
         img (Tensor): Normalised images, B x 3 x H x W.
         scales (Sequence[float]): Image scale factors.
         flip (bool): Also run the horizontally flipped images.
@@ -92,26 +96,12 @@ def multiscale_cam(cam_fn: Callable[[Tensor], Tensor],
     Returns:
         Tensor: Summed CAMs, B x K x size.
     """
-    size = tuple(size or img.shape[2:])
-    total = None
-    for scale in scales:
-        if scale == 1.0:
-            scaled = img
-        else:
-            scaled_size = [max(1, round(s * scale)) for s in img.shape[2:]]
-            scaled = F.interpolate(
-                img, size=scaled_size, mode='bilinear', align_corners=False)
-        views = [(scaled, False)] + ([(scaled.flip(3), True)] if flip else [])
-        for view, flipped in views:
-            cam = F.relu(cam_fn(view))
-            if per_scale_norm:
-                cam = max_normalize(cam)
-            if flipped:
-                cam = cam.flip(3)
-            cam = F.interpolate(
-                cam, size=size, mode='bilinear', align_corners=False)
-            total = cam if total is None else total + cam
-    return total
+
+    def relu_cam(images: Tensor) -> Tensor:
+        cam = F.relu(cam_fn(images))
+        return max_normalize(cam) if per_scale_norm else cam
+
+    return multiscale_flip(relu_cam, img, sum_views, scales, flip, size)
 
 
 def cam_to_seg_logits(cam: Tensor, bg_score: float) -> Tensor:

@@ -1,5 +1,7 @@
+import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from mmseg_wsss.models.utils.cam import (cam_from_features, cam_to_seg_logits,
                                          mask_absent_classes, max_normalize,
@@ -52,19 +54,66 @@ def test_multiscale_cam_sizes_scales_and_flip():
     calls = []
 
     def cam_fn(img):
-        calls.append(tuple(img.shape[2:]))
+        calls.append(tuple(img.shape))
         # a CAM equal to the (signed) first channel, at 1/4 resolution
         return F.avg_pool2d(img[:, :1], 4).repeat(1, 2, 1, 1)
 
     img = torch.randn(1, 3, 32, 48)
     out = multiscale_cam(cam_fn, img, scales=(1.0, 0.5), flip=True)
     assert out.shape == (1, 2, 32, 48)
-    assert calls == [(32, 48), (32, 48), (16, 24), (16, 24)]
+    # one call per scale: the image and its flipped copy in one batch
+    assert calls == [(2, 3, 32, 48), (2, 3, 16, 24)]
     assert out.min() >= 0  # ReLU before summing
     single = multiscale_cam(cam_fn, img, scales=(1.0, ))
     # a flip-equivariant cam_fn gives flip + unflipped == 2 x single scale
     both = multiscale_cam(cam_fn, img, scales=(1.0, ), flip=True)
     torch.testing.assert_close(both, 2 * single)
+
+
+def _two_forward_multiscale_cam(cam_fn, img, scales, flip, size,
+                                per_scale_norm):
+    """The loop multiscale_cam had before it batched the flipped copies:
+    one cam_fn call per view."""
+    total = None
+    for scale in scales:
+        scaled_size = [max(1, round(s * scale)) for s in img.shape[2:]]
+        scaled = img if scale == 1.0 else F.interpolate(
+            img, size=scaled_size, mode='bilinear', align_corners=False)
+        views = [(scaled, False)] + ([(scaled.flip(3), True)] if flip else [])
+        for view, flipped in views:
+            cam = F.relu(cam_fn(view))
+            if per_scale_norm:
+                cam = max_normalize(cam)
+            if flipped:
+                cam = cam.flip(3)
+            cam = F.interpolate(
+                cam, size=size, mode='bilinear', align_corners=False)
+            total = cam if total is None else total + cam
+    return total
+
+
+@pytest.mark.parametrize('per_scale_norm', [False, True])
+def test_multiscale_cam_batched_flip_equals_two_forwards(per_scale_norm):
+    torch.manual_seed(0)
+    # not flip-equivariant, with batch norm in eval mode: any mix-up of the
+    # images, of their flipped copies or of the halves of the batch shows
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Conv2d(8, 4, (1, 3), padding=(0, 2))).eval()
+    with torch.no_grad():
+        net[1].running_mean.uniform_(-1, 1)
+        net[1].running_var.uniform_(0.5, 2)
+    img = torch.randn(3, 3, 29, 37)
+    args = (img, (1.0, 0.5, 1.5), True, (20, 30), per_scale_norm)
+    with torch.no_grad():
+        expected = _two_forward_multiscale_cam(net, *args)
+        out = multiscale_cam(net, *args)
+    assert out.shape == (3, 4, 20, 30)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    # the flipped views did count: without them the sum differs
+    without_flip = multiscale_cam(net, img, (1.0, 0.5, 1.5), False, (20, 30),
+                                  per_scale_norm)
+    assert not torch.allclose(out, 2 * without_flip, atol=1e-3)
 
 
 def test_multiscale_cam_flip_is_undone():
