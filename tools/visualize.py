@@ -1,8 +1,11 @@
 """Write "image | CAM | pseudo label | ground truth" PNG grids.
 
 Any of the last three panels may be left out. CAMs are ``<id>.npy`` arrays
-(``(C-1) x H x W`` or ``H x W``) shown as a jet heat-map of the max over
-classes on the image; labels are drawn in the VOC palette (255 = white).
+(``(C-1) x H x W`` or ``H x W``); their max over classes is drawn on the
+image by mmengine's ``Visualizer.draw_featmap`` (jet, stretched to the map's
+min..max). Label maps are drawn on the image by mmseg's
+``SegLocalVisualizer`` in the VOC palette (255 = white). Images are read
+ignoring their EXIF orientation, as the label maps are stored.
 
 Example::
 
@@ -15,9 +18,14 @@ import os
 import os.path as osp
 from typing import List, Optional, Sequence
 
-import cv2
+import mmcv
 import numpy as np
+import torch
+from mmengine.structures import PixelData
 from mmengine.utils import track_iter_progress
+from mmengine.visualization import Visualizer
+from mmseg.structures import SegDataSample
+from mmseg.visualization import SegLocalVisualizer
 from PIL import Image
 
 from mmseg_wsss.utils.io import atomic_save, color_palette, load_label_png
@@ -29,73 +37,92 @@ def _check_size(img: np.ndarray, panel: np.ndarray, what: str) -> None:
                          f'image size {img.shape[:2]}')
 
 
-def colorize(label: np.ndarray,
-             palette: Optional[np.ndarray] = None) -> np.ndarray:
-    """``H x W`` label map to an ``H x W x 3`` uint8 colour image."""
-    palette = color_palette() if palette is None else np.asarray(
-        palette, dtype=np.uint8)
-    label = np.asarray(label)
-    if label.size and (label.min() < 0 or label.max() >= len(palette)):
-        raise ValueError(f'label values [{label.min()}, {label.max()}] lie '
-                         f'outside the palette of {len(palette)} colours')
-    return palette[label]
+def label_visualizer(alpha: float = 0.5) -> SegLocalVisualizer:
+    """A ``SegLocalVisualizer`` with the 256-colour VOC palette.
+
+    Args:
+        alpha (float): Weight of the label colours (and of the CAM
+            heat-map in :func:`make_grid`).
+    """
+    visualizer = SegLocalVisualizer(name='wsss_visualize', alpha=alpha)
+    palette = color_palette()
+    # every uint8 value is a "class", so that 255 is drawn (white) too
+    visualizer.set_dataset_meta(
+        classes=[str(i) for i in range(len(palette))],
+        palette=palette.tolist())
+    return visualizer
 
 
 def cam_heatmap(img: np.ndarray,
                 cam: np.ndarray,
                 alpha: float = 0.5) -> np.ndarray:
-    """Jet heat-map of a CAM blended on the image.
+    """Jet heat-map of a CAM blended on the image (``draw_featmap``).
 
     Args:
         img (np.ndarray): ``H x W x 3`` uint8 RGB image.
-        cam (np.ndarray): ``(C-1) x H x W`` or ``H x W`` values in [0, 1];
-            the max over classes is shown.
+        cam (np.ndarray): ``(C-1) x H x W`` or ``H x W``; the max over
+            classes is shown, stretched to its min..max.
         alpha (float): Weight of the heat-map.
 
     Returns:
         np.ndarray: ``H x W x 3`` uint8 RGB.
+
+    Raises:
+        ValueError: The CAM size differs from the image size.
     """
-    cam = np.asarray(cam, dtype=np.float32)
+    cam = torch.as_tensor(np.asarray(cam, dtype=np.float32))
     if cam.ndim == 3:
-        cam = cam.max(0) if cam.shape[0] else np.zeros(cam.shape[1:])
+        cam = cam.amax(0) if cam.shape[0] else torch.zeros(cam.shape[1:])
     _check_size(img, cam, 'CAM')
-    heat = cv2.applyColorMap(
-        np.uint8(np.clip(cam, 0, 1) * 255), cv2.COLORMAP_JET)
-    heat = cv2.cvtColor(heat, cv2.COLOR_BGR2RGB)
-    return cv2.addWeighted(heat, alpha, img, 1 - alpha, 0)
+    return Visualizer.draw_featmap(
+        cam[None], img, channel_reduction='squeeze_mean', alpha=alpha)
 
 
-def overlay(img: np.ndarray,
-            label: np.ndarray,
-            palette: Optional[np.ndarray] = None,
-            alpha: float = 0.5) -> np.ndarray:
-    """Blend label colours on the image; background (0) stays the image.
+def overlay(visualizer: SegLocalVisualizer, img: np.ndarray,
+            label: np.ndarray) -> np.ndarray:
+    """Draw a label map on the image with ``SegLocalVisualizer``.
 
     Args:
+        visualizer (SegLocalVisualizer): From :func:`label_visualizer`.
         img (np.ndarray): ``H x W x 3`` uint8 RGB image.
-        label (np.ndarray): ``H x W`` label map (255 = ignore, drawn white).
-        palette (np.ndarray, optional): ``N x 3`` colours; VOC by default.
-        alpha (float): Weight of the colours.
+        label (np.ndarray): ``H x W`` label map (255 = ignore).
 
     Returns:
-        np.ndarray: ``H x W x 3`` uint8 RGB.
+        np.ndarray: ``H x W x 3`` uint8 RGB,
+        ``img * (1 - alpha) + palette[label] * alpha``.
+
+    Raises:
+        ValueError: The label size differs from the image size.
     """
-    label = np.asarray(label)
+    label = torch.as_tensor(np.asarray(label, dtype=np.int64))
     _check_size(img, label, 'label map')
-    blend = img * (1 - alpha) + colorize(label, palette) * alpha
-    out = np.where((label != 0)[..., None], np.round(blend), img)
-    return out.astype(np.uint8)
+    sample = SegDataSample(gt_sem_seg=PixelData(data=label[None]))
+    visualizer.add_datasample(
+        'label', img, sample, draw_pred=False, with_labels=False)
+    return visualizer.get_image()
 
 
-def make_grid(img: np.ndarray,
+def make_grid(visualizer: SegLocalVisualizer,
+              img: np.ndarray,
               cam: Optional[np.ndarray] = None,
               label: Optional[np.ndarray] = None,
-              gt: Optional[np.ndarray] = None,
-              palette: Optional[np.ndarray] = None) -> np.ndarray:
+              gt: Optional[np.ndarray] = None) -> np.ndarray:
     """Panels side by side: image, then CAM, label and GT where given.
+
+    Args:
+        visualizer (SegLocalVisualizer): From :func:`label_visualizer`; its
+            ``alpha`` weights every overlay.
+        img (np.ndarray): ``H x W x 3`` uint8 RGB image.
+        cam (np.ndarray, optional): CAM, see :func:`cam_heatmap`.
+        label (np.ndarray, optional): ``H x W`` pseudo label.
+        gt (np.ndarray, optional): ``H x W`` ground truth.
 
     Returns:
         np.ndarray: ``H x (W * k) x 3`` uint8 RGB for k panels.
+
+    Raises:
+        ValueError: The image is not ``H x W x 3`` uint8 or a panel's size
+            differs from it.
     """
     img = np.asarray(img)
     if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
@@ -103,20 +130,28 @@ def make_grid(img: np.ndarray,
                          f'{img.shape} dtype {img.dtype}')
     panels = [img]
     if cam is not None:
-        panels.append(cam_heatmap(img, cam))
+        panels.append(cam_heatmap(img, cam, visualizer.alpha))
     for name, mask in (('label map', label), ('ground truth', gt)):
         if mask is not None:
             _check_size(img, np.asarray(mask), name)
-            panels.append(colorize(mask, palette))
+            panels.append(overlay(visualizer, img, mask))
     return np.concatenate(panels, axis=1)
 
 
 def read_rgb(path: str) -> np.ndarray:
-    """Read an image file as ``H x W x 3`` uint8 RGB."""
-    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    """Read an image file as ``H x W x 3`` uint8 RGB, EXIF ignored.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        ValueError: The file is no readable image.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'image not found: {path}')
+    img = mmcv.imread(path, flag='color_ignore_orientation')
     if img is None:
-        raise FileNotFoundError(f'image not found or unreadable: {path}')
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+        raise ValueError(f'unreadable image: {path}')
+    # mmcv's cv2 backend honours channel_order='rgb' only with flag 'color'
+    return mmcv.bgr2rgb(img)
 
 
 def save_rgb(img: np.ndarray, path: str) -> None:
@@ -144,6 +179,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--out-dir', required=True)
     parser.add_argument(
         '--num', type=int, default=20, help='first N ids (<= 0: all)')
+    parser.add_argument(
+        '--alpha', type=float, default=0.5,
+        help='weight of the CAM and label colours on the image')
     return parser.parse_args(argv)
 
 
@@ -164,6 +202,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
     args = parse_args(argv)
     gt_dir = osp.join(args.data_root, args.gt_dir) if args.gt_dir else None
     os.makedirs(args.out_dir, exist_ok=True)
+    visualizer = label_visualizer(args.alpha)
     written = []
     for img_id in track_iter_progress(_read_ids(args)):
         img = read_rgb(
@@ -179,7 +218,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
         if gt_dir:
             gt = load_label_png(osp.join(gt_dir, img_id + '.png'))
         try:
-            grid = make_grid(img, cam, label, gt)
+            grid = make_grid(visualizer, img, cam, label, gt)
         except ValueError as e:
             raise ValueError(f'{img_id}: {e}') from e
         out_path = osp.join(args.out_dir, img_id + '.png')
