@@ -1,4 +1,7 @@
 from .auxsegnet import AuxSegNet
 from .cam_classifier import CAMClassifier
+from .pseudo_label_source import LABEL_OUTPUT_KEYS, PseudoLabelSource
 
-__all__ = ['AuxSegNet', 'CAMClassifier']
+__all__ = [
+    'AuxSegNet', 'CAMClassifier', 'LABEL_OUTPUT_KEYS', 'PseudoLabelSource'
+]

@@ -5,13 +5,14 @@ from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 from torch import Tensor
 
+from .pseudo_label_source import PseudoLabelSource
 from .test_time import TestTimeAugMixin
 
 STAGES = ('cls', 'full')
 
 
 @MODELS.register_module()
-class AuxSegNet(TestTimeAugMixin, EncoderDecoder):
+class AuxSegNet(TestTimeAugMixin, PseudoLabelSource, EncoderDecoder):
     """AuxSegNet / AuxSegNet+ (auxsegnet_plus.md): segmentation with
     classification and saliency as auxiliary tasks.
 
@@ -21,7 +22,8 @@ class AuxSegNet(TestTimeAugMixin, EncoderDecoder):
     ``'cls'`` trains the backbone and the classifier only (phase (a));
     ``'full'`` trains everything (eq. 19). Inference returns the
     affinity-refined segmentation, with the test-time options of
-    :class:`TestTimeAugMixin`.
+    :class:`TestTimeAugMixin`; :meth:`label_outputs` feeds the pseudo-label
+    generators.
     """
 
     def __init__(self, *args, **kwargs):
@@ -58,23 +60,17 @@ class AuxSegNet(TestTimeAugMixin, EncoderDecoder):
 
     def label_outputs(self, inputs: Tensor,
                       with_decode: bool = True) -> Dict[str, Tensor]:
-        """What pseudo labels are made of, at feature resolution.
-
-        Args:
-            inputs (Tensor): Normalised images, B x 3 x H x W.
-            with_decode (bool): Also run the decode head (affinity and
-                saliency); not needed for labels from raw CAMs.
-
-        Returns:
-            dict[str, Tensor]: ``cam`` (raw CAMs, B x K_fg x h x w) and, with
-            ``with_decode``, ``affinity`` (cross-task ``A_ct``, B x N x N)
-            and ``sal`` (pairwise-refined saliency logit, B x 1 x h x w), each
-            when the head has it.
+        """:meth:`PseudoLabelSource.label_outputs`: ``cam`` from the CAM head
+        and, with ``with_decode``, from the decode head the cross-task
+        affinity ``A_ct`` (``affinity``, unless ``affinity_mode='none'``),
+        the pairwise-refined saliency logit (``sal``) and segmentation
+        logits (``seg``), or the initial ones without an affinity.
         """
         x = self.extract_feat(inputs)
         out = dict(cam=self.auxiliary_head.cam(x))
         if with_decode:
             outs = self.decode_head(x)
+            out['seg'] = outs.get('seg_pair', outs['seg'])
             if 'affinity' in outs:
                 out['affinity'] = outs['affinity']
             if 'sal' in outs:

@@ -3,12 +3,12 @@ from typing import List, Optional, Sequence
 
 import mmcv
 import torch
-import torch.nn.functional as F
 from mmengine.structures import PixelData
 from mmseg.utils import OptSampleList, SampleList
 from torch import Tensor
 
 from ...utils.crf import dense_crf
+from ..utils.multiscale import multiscale_flip, sum_views
 
 
 class TestTimeAugMixin:
@@ -22,7 +22,10 @@ class TestTimeAugMixin:
             arguments; refines the averaged probabilities on the original
             image (read from ``img_path``). Default None.
 
-    With the defaults this is the stock ``EncoderDecoder.predict``.
+    With the defaults this is the stock ``EncoderDecoder.predict``. These
+    keys are the test-time augmentation of this repository (there is no
+    ``SegTTAModel``): ``tools/test.py --cfg-options
+    model.test_cfg.scales="(0.5,1.0,1.5)" model.test_cfg.flip=True``.
     """
 
     def predict(self,
@@ -70,32 +73,34 @@ class TestTimeAugMixin:
                    scales: Sequence[float], flip: bool) -> Tensor:
         """Log of the mean softmax over scaled and flipped views.
 
+        One :meth:`inference` per scale (the flipped copies in the same
+        batch), by :func:`~mmseg_wsss.models.utils.multiscale.multiscale_flip`.
+
+        Args:
+            inputs (Tensor): Normalised images, B x 3 x H x W.
+            batch_img_metas (list[dict]): Their metas.
+            scales (Sequence[float]): Input scales.
+            flip (bool): Add horizontally flipped views.
+
         Returns:
-            Tensor: B x K x H x W at the input size.
+            Tensor: B x C x H x W at the input size.
         """
-        size = inputs.shape[2:]
-        probs = 0.
-        views = 0
-        for scale in scales:
-            scaled = inputs if scale == 1.0 else F.interpolate(
-                inputs,
-                size=[max(1, round(s * scale)) for s in size],
-                mode='bilinear',
-                align_corners=False)
+
+        def logits_fn(images: Tensor) -> Tensor:
+            # a torch.Size img_shape sets the size of the decode head's
+            # output (BaseDecodeHead.predict_by_feat)
             metas = [
-                dict(meta, img_shape=scaled.shape[2:])
+                dict(meta, img_shape=images.shape[2:])
                 for meta in batch_img_metas
-            ]
-            for flipped in ((False, True) if flip else (False, )):
-                view = scaled.flip(3) if flipped else scaled
-                logits = self.inference(view, metas)
-                if flipped:
-                    logits = logits.flip(3)
-                logits = F.interpolate(
-                    logits, size=size, mode='bilinear', align_corners=False)
-                probs = probs + logits.softmax(dim=1)
-                views += 1
-        return (probs / views).clamp_min(1e-8).log()
+            ] * (images.shape[0] // len(batch_img_metas))
+            return self.inference(images, metas)
+
+        def add_probs(total: Optional[Tensor], views: Tensor) -> Tensor:
+            return sum_views(total, views.softmax(dim=2))
+
+        probs = multiscale_flip(logits_fn, inputs, add_probs, scales, flip)
+        num_views = len(scales) * (2 if flip else 1)
+        return (probs / num_views).clamp_min(1e-8).log()
 
     def _apply_crf(self, result, crf: dict) -> None:
         """Refine one result's logits with a dense CRF on its image."""

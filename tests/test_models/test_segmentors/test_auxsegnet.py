@@ -146,10 +146,11 @@ def test_wrn38_label_outputs_deterministic_in_eval(wrn_model):
     with torch.no_grad():
         first = model.label_outputs(inputs)
         second = model.label_outputs(inputs)
-        assert set(first) == {'cam', 'affinity', 'sal'}
+        assert set(first) == {'cam', 'affinity', 'sal', 'seg'}
         assert first['cam'].shape == (1, 20, 5, 5)
         assert first['affinity'].shape == (1, 25, 25)
         assert first['sal'].shape == (1, 1, 5, 5)
+        assert first['seg'].shape == (1, K, 5, 5)
         for key in first:
             assert torch.equal(first[key], second[key]), key
         # the backbone's Dropout2d is active in train mode: there the
@@ -301,6 +302,25 @@ def test_tta_averages_flipped_and_scaled_probabilities(wsss_samples):
     torch.testing.assert_close(tta, expected, rtol=1e-4, atol=1e-5)
 
 
+def test_tta_runs_one_forward_per_scale(wsss_samples):
+    model = _model(test_cfg=dict(mode='whole', scales=(1.0, 0.5),
+                                 flip=True)).eval()
+    shapes = []
+    inference = model.inference
+
+    def counted(inputs, batch_img_metas):
+        shapes.append(tuple(inputs.shape))
+        assert len(batch_img_metas) == inputs.shape[0]
+        return inference(inputs, batch_img_metas)
+
+    model.inference = counted
+    with torch.no_grad():
+        model.predict(_inputs(2, 33, seed=4),
+                      wsss_samples(2, 33, with_pixels=False))
+    # the flipped copies go through in the same batch
+    assert shapes == [(4, 3, 33, 33), (4, 3, 16, 16)]
+
+
 @pytest.mark.parametrize('affinity_mode', ['dual', 'none'])
 def test_label_outputs(affinity_mode):
     model = _model(affinity_mode=affinity_mode).eval()
@@ -316,15 +336,19 @@ def test_label_outputs(affinity_mode):
     torch.testing.assert_close(out['cam'], model.auxiliary_head.cam(feats))
     torch.testing.assert_close(cam_only['cam'], out['cam'])
     assert out['sal'].shape == (2, 1, 5, 5)
+    assert out['seg'].shape == (2, K, 5, 5)
     if affinity_mode == 'none':
-        assert set(out) == {'cam', 'sal'}
+        assert set(out) == {'cam', 'sal', 'seg'}
         torch.testing.assert_close(out['sal'], outs['sal'])
+        torch.testing.assert_close(out['seg'], outs['seg'])
     else:
-        assert set(out) == {'cam', 'affinity', 'sal'}
+        assert set(out) == {'cam', 'affinity', 'sal', 'seg'}
         assert out['affinity'].shape == (2, 25, 25)
         torch.testing.assert_close(out['affinity'], outs['affinity'])
-        # the pairwise-refined saliency, not the initial one
+        # the pairwise-refined saliency and segmentation, not the initial
         torch.testing.assert_close(out['sal'], outs['sal_pair'])
+        torch.testing.assert_close(out['seg'], outs['seg_pair'])
+        assert not torch.allclose(out['seg'], outs['seg'])
     for key in out:
         assert torch.equal(out[key], again[key]), key
 
