@@ -8,6 +8,12 @@ from mmengine.runner import Runner
 
 from mmseg_wsss import compat  # registers mmseg_wsss; CPU workarounds
 
+TTA_REFUSED = (
+    '--tta is not supported: test-time augmentation is configured on the '
+    'segmentor, one forward per scale with the flipped images batched. Use '
+    '--cfg-options model.test_cfg.scales="(0.5,1.0,1.5)" '
+    'model.test_cfg.flip=True (and model.test_cfg.crf=... for a CRF)')
+
 
 # TODO: support fuse_conv_bn, visualization, and format_only
 def parse_args():
@@ -48,12 +54,18 @@ def parse_args():
         default='none',
         help='job launcher')
     parser.add_argument(
-        '--tta', action='store_true', help='Test time augmentation')
+        '--tta',
+        action='store_true',
+        help='refused: there is no SegTTAModel here. Test-time scales, flip '
+        'and CRF are test_cfg keys of the segmentor, e.g. --cfg-options '
+        'model.test_cfg.scales="(0.5,1.0,1.5)" model.test_cfg.flip=True')
     # When using PyTorch version >= 2.0.0, the `torch.distributed.launch`
     # will pass the `--local-rank` parameter to `tools/train.py` instead
     # of `--local_rank`.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
+    if args.tta:
+        parser.error(TTA_REFUSED)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
 
@@ -105,11 +117,6 @@ def main():
 
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
-
-    if args.tta:
-        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
-        cfg.tta_model.module = cfg.model
-        cfg.model = cfg.tta_model
 
     # add output_dir in metric
     if args.out is not None:

@@ -12,5 +12,5 @@ log_processor = dict(by_epoch=False)
 log_level = 'INFO'
 load_from = None
 resume = False
-
-tta_model = dict(type='SegTTAModel')
+# No tta_model: test-time scales / flip / CRF are test_cfg keys of the
+# segmentors (model.test_cfg.scales, .flip, .crf), not mmseg's SegTTAModel.
