@@ -99,7 +99,7 @@ def main() -> None:
     grids = osp.join(work, 'grids')
     run([py, 'tools/visualize.py', '--data-root', args.data_root, '--split',
          'ImageSets/Segmentation/train.txt', '--cam-dir',
-         osp.join(cls_dir, 'pseudo_labels', 'cam', 'cams'), '--label-dir',
+         osp.join(labels, 'cams'), '--label-dir',
          labels, '--gt-dir', 'SegmentationClass', '--out-dir', grids,
          '--num', '8'], osp.join(ROOT, work, 'visualize.log'))
 

@@ -5,20 +5,19 @@ _base_ = [
     '../auxsegnet_plus/auxsegnet-plus_efficientnet-lite0_4x200it_synthvoc-224.py'
 ]
 model = dict(decode_head=dict(affinity_mode='pairwise'))
+label_generator = dict(
+    type='AuxSegNetLabelGenerator',
+    scales=(1.0, ),
+    cam_thr=0.2,
+    sal_thr=0.06,
+    refine=True,
+    update_saliency=True,
+    sal_update_ref='initial')
 custom_hooks = [
     dict(
         type='PseudoLabelUpdateHook',
         name='auxsegnet',
-        stage_iters={{_base_.stage_iters}},
-        num_stages={{_base_.num_stages}},
-        generator=dict(
-            type='AuxSegNetLabelGenerator',
-            cam_scales=(1.0, ),
-            refine=True,
-            update_saliency=True),
+        generator=label_generator,
         init_generator=dict(
-            type='AuxSegNetLabelGenerator',
-            cam_scales=(1.0, ),
-            refine=False,
-            update_saliency=False))
+            label_generator, refine=False, update_saliency=False))
 ]

@@ -8,7 +8,7 @@ _base_ = [
 model = dict(decode_head=dict(affinity_mode='pairwise'))
 label_generator = dict(
     type='AuxSegNetLabelGenerator',
-    cam_scales=(1.0, ),
+    scales=(1.0, ),
     cam_thr=0.2,
     sal_thr=0.06,
     refine=True,
@@ -18,8 +18,6 @@ custom_hooks = [
     dict(
         type='PseudoLabelUpdateHook',
         name='auxsegnet',
-        stage_iters={{_base_.stage_iters}},
-        num_stages={{_base_.num_stages}},
         generator=label_generator,
         init_generator=dict(
             label_generator, refine=False, update_saliency=False))

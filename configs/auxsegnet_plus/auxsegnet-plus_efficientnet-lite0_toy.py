@@ -35,28 +35,8 @@ train_dataloader = dict(
         data_root=data_root, metainfo=metainfo, pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(data_root=data_root, metainfo=metainfo))
 test_dataloader = val_dataloader
-# lists replace (not merge) the base's: restate them with the toy stages
-param_scheduler = [
-    dict(
-        type='StagewisePolyLR',
-        stage_iters=stage_iters,
-        end=stage_iters * num_stages,
-        by_epoch=False)
-]
-train_cfg = dict(max_iters=stage_iters * num_stages, val_interval=stage_iters)
+param_scheduler = dict(stage_iters=stage_iters)
+train_cfg = dict(stage_iters=stage_iters, num_stages=num_stages)
 default_hooks = dict(
     logger=dict(interval=5),
     checkpoint=dict(interval=stage_iters, max_keep_ckpts=num_stages))
-custom_hooks = [
-    dict(
-        type='PseudoLabelUpdateHook',
-        name='auxsegnet_plus',
-        stage_iters=stage_iters,
-        num_stages=num_stages,
-        generator={{_base_.label_generator}},
-        init_generator=dict(
-            type='AuxSegNetLabelGenerator',
-            cam_scales=(1.0, 0.5, 1.5),
-            refine=False,
-            update_saliency=False))
-]

@@ -10,8 +10,8 @@
 # 640). Validation (40137 val2014 images, 6 views + CRF each) runs once at
 # the end instead of after every stage; score a stage checkpoint with
 # tools/test.py.
-# Only the dataset and what derives from its size are restated: the
-# stage-derived values of the VOC config are computed there.
+# Only the dataset and what derives from its size are restated; the label
+# generators and the hook are the VOC config's.
 _base_ = ['./auxsegnet-plus_wideresnet38_4x15ep_voc12aug-321.py']
 load_from = ('work_dirs/auxsegnet-plus_wideresnet38_cls_coco14-448/'
              'iter_76950.pth')
@@ -56,31 +56,10 @@ val_dataloader = dict(
             img_path='images/val2014', seg_map_path='mask/val2014'),
         ann_file='val.txt'))
 test_dataloader = val_dataloader
-param_scheduler = [
-    dict(
-        type='StagewisePolyLR',
-        stage_iters=stage_iters,
-        power=0.9,
-        eta_min=0.,
-        begin=0,
-        end=stage_iters * num_stages,
-        by_epoch=False)
-]
+param_scheduler = dict(stage_iters=stage_iters)
 train_cfg = dict(
-    max_iters=stage_iters * num_stages,
+    stage_iters=stage_iters,
+    num_stages=num_stages,
     val_interval=stage_iters * num_stages)
 default_hooks = dict(
     checkpoint=dict(interval=stage_iters, max_keep_ckpts=num_stages))
-custom_hooks = [
-    dict(
-        type='PseudoLabelUpdateHook',
-        name='auxsegnet_plus',
-        stage_iters=stage_iters,
-        num_stages=num_stages,
-        generator={{_base_.label_generator}},
-        init_generator=dict(
-            type='AuxSegNetLabelGenerator',
-            cam_scales={{_base_.cam_scales}},
-            refine=False,
-            update_saliency=False))
-]

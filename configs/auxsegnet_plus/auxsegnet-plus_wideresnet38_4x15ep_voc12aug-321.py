@@ -21,7 +21,7 @@
 _base_ = [
     '../_base_/models/auxsegnet-plus_wideresnet38.py',
     '../_base_/datasets/voc12aug_wsss.py', '../_base_/default_runtime.py',
-    '../_base_/schedules/schedule_800.py'
+    '../_base_/schedules/stagewise_4x200it.py'
 ]
 load_from = ('work_dirs/auxsegnet-plus_wideresnet38_cls_voc12aug-448/'
              'iter_9915.pth')
@@ -75,24 +75,14 @@ optim_wrapper = dict(
             # the cross-task fusion convs learn at the backbone rate (code)
             'decode_head.affinity.fusion': dict(lr_mult=1.)
         }))
-param_scheduler = [
-    dict(
-        type='StagewisePolyLR',
-        stage_iters=stage_iters,
-        power=0.9,
-        eta_min=0.,
-        begin=0,
-        end=stage_iters * num_stages,
-        by_epoch=False)
-]
-train_cfg = dict(
-    max_iters=stage_iters * num_stages, val_interval=stage_iters)
+param_scheduler = dict(stage_iters=stage_iters)
+train_cfg = dict(stage_iters=stage_iters, num_stages=num_stages)
 default_hooks = dict(
     logger=dict(interval=50),
     checkpoint=dict(interval=stage_iters, max_keep_ckpts=num_stages))
 label_generator = dict(
     type='AuxSegNetLabelGenerator',
-    cam_scales=cam_scales,
+    scales=cam_scales,
     cam_thr=0.2,
     sal_thr=0.06,
     refine=True,
@@ -102,8 +92,6 @@ custom_hooks = [
     dict(
         type='PseudoLabelUpdateHook',
         name='auxsegnet_plus',
-        stage_iters=stage_iters,
-        num_stages=num_stages,
         generator=label_generator,
         init_generator=dict(
             label_generator, refine=False, update_saliency=False))

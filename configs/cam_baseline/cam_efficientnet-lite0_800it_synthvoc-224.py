@@ -11,3 +11,11 @@ val_evaluator = [dict(type='IoUMetric', iou_metrics=['mIoU']),
                  dict(type='CAMMetric')]
 test_evaluator = val_evaluator
 default_hooks = dict(visualization=dict(type='SegVisualizationHook'))
+# Step 2 (tools/make_pseudo_labels.py): multi-scale + flip CAMs thresholded
+# at the best background score of the multi-scale sweep on val (0.45,
+# docs/benchmarks.md).
+label_generator = dict(
+    type='CAMLabelGenerator',
+    scales=(1.0, 0.5, 1.5, 2.0),
+    flip=True,
+    rule=dict(type='threshold', bg_thr=0.45))

@@ -19,3 +19,8 @@ default_hooks = dict(
 val_evaluator = [dict(type='IoUMetric', iou_metrics=['mIoU']),
                  dict(type='CAMMetric')]
 test_evaluator = val_evaluator
+label_generator = dict(
+    type='CAMLabelGenerator',
+    scales=(1.0, 0.5, 1.5),
+    flip=True,
+    rule=dict(type='threshold', bg_thr=0.3))

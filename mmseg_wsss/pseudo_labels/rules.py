@@ -3,10 +3,17 @@
 Shapes: ``K`` foreground classes, maps ``K x H x W`` with values in [0, 1],
 already zero for classes absent from the image. Labels: 0 background,
 ``c + 1`` for foreground class index ``c``, 255 ignore.
+
+Every rule is registered in :data:`LABEL_RULES` under a short name, so a
+generator config picks one by name (``rule='threshold'``) and a new method
+adds its own with ``@LABEL_RULES.register_module('name')``.
 """
 import numpy as np
+from mmengine.registry import Registry
 
-IGNORE_INDEX = 255
+from ..structures import IGNORE_INDEX
+
+LABEL_RULES = Registry('pseudo-label rule')
 
 
 def _strongest_class(cam: np.ndarray) -> np.ndarray:
@@ -14,6 +21,7 @@ def _strongest_class(cam: np.ndarray) -> np.ndarray:
     return np.argmax(cam, axis=0)  # numpy returns the first maximum
 
 
+@LABEL_RULES.register_module('threshold')
 def cam_to_label(cam: np.ndarray, bg_thr: float) -> np.ndarray:
     """Background threshold rule: background where every CAM < ``bg_thr``.
 
@@ -29,6 +37,7 @@ def cam_to_label(cam: np.ndarray, bg_thr: float) -> np.ndarray:
     return label.astype(np.uint8)
 
 
+@LABEL_RULES.register_module('auxsegnet')
 def fuse_cam_saliency(cam: np.ndarray,
                       saliency: np.ndarray,
                       cam_thr: float = 0.2,
@@ -58,6 +67,7 @@ def fuse_cam_saliency(cam: np.ndarray,
     return label
 
 
+@LABEL_RULES.register_module('cian')
 def cam_saliency_seeds(cam: np.ndarray,
                        saliency: np.ndarray,
                        cam_thr: float = 0.3,

@@ -5,9 +5,9 @@ classes (index ``c - 1`` is class ``c``); ``gt_saliency`` a ``PixelData``
 holding a 1 x H x W saliency map or label. Pixel labels use 0 for background,
 ``1..C-1`` for the classes and :data:`IGNORE_INDEX` for ignored pixels.
 """
+import torch
 from mmseg.utils import SampleList
 from torch import Tensor
-import torch
 
 IGNORE_INDEX = 255
 

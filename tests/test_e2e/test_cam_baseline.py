@@ -69,14 +69,16 @@ def test_cam_baseline_end_to_end(toy_root, tmp_path):
                         'ImageSets/Segmentation/train.txt')).read().split()
     assert sorted(p.stem for p in labels.glob('*.png')) == sorted(ids)
     meta = json.load(open(labels / 'meta.json'))
-    assert meta['scales'] == [1.0, 0.5] and meta['flip']
+    generator = meta['identity']['generator']
+    assert generator['scales'] == [1.0, 0.5] and generator['flip']
+    assert meta['complete'] and meta['info']['num_images'] == len(ids)
     assert 'mIoU' in meta['scores'] and result['scores'] is not None
     img_labels = json.load(open(osp.join(toy_root, 'cls_labels.json')))
     for img_id in ids:
         label = load_label_png(str(labels / f'{img_id}.png'))
         # only background and the image's own classes appear
         assert set(np.unique(label)) <= {0, *img_labels[img_id]}
-    assert len(list((tmp_path / 'cams').glob('*.npy'))) == len(ids)
+    assert len(list((labels / 'cams').glob('*.npy'))) == len(ids)
 
     seg_cfg = _tiny(SEG_CONFIG, toy_root, tmp_path / 'seg', 4)
     seg_cfg.train_dataloader.dataset.pseudo_label_dir = str(labels)

@@ -25,16 +25,14 @@ def tiny_auxsegnet_cfg(data_root: str, work_dir: str, stage_iters: int = 2,
     pipeline[4].scale = (64, 64)
     pipeline[5].crop_size = (56, 56)
     cfg.train_dataloader.batch_size = 2
-    total = stage_iters * num_stages
-    cfg.train_cfg.max_iters = total
-    cfg.train_cfg.val_interval = total
-    cfg.param_scheduler[0].stage_iters = stage_iters
-    cfg.param_scheduler[0].end = total
+    cfg.train_cfg.update(
+        stage_iters=stage_iters,
+        num_stages=num_stages,
+        val_interval=stage_iters * num_stages)
+    cfg.param_scheduler.stage_iters = stage_iters
     cfg.default_hooks.checkpoint.interval = stage_iters
     cfg.default_hooks.logger.interval = 1
     hook = cfg.custom_hooks[0]
-    hook.stage_iters = stage_iters
-    hook.num_stages = num_stages
     for key in ('generator', 'init_generator'):
-        hook[key].cam_scales = (1.0, 0.5)
+        hook[key].scales = (1.0, 0.5)
     return cfg

@@ -8,11 +8,15 @@ _base_ = ['../auxsegnet-plus_efficientnet-lite0_4x200it_synthvoc-224.py']
 pseudo_label_dir = ('work_dirs/auxsegnet_efficientnet-lite0_4x200it_'
                     'synthvoc-224/pseudo_labels/auxsegnet/stage_0')
 train_dataloader = dict(dataset=dict(pseudo_label_dir=pseudo_label_dir))
-param_scheduler = [
-    dict(
-        type='PolyLR', eta_min=0., power=0.9, begin=0, end=200,
-        by_epoch=False)
-]
-train_cfg = dict(max_iters=200, val_interval=200)
+param_scheduler = dict(
+    _delete_=True,
+    type='PolyLR',
+    eta_min=0.,
+    power=0.9,
+    begin=0,
+    end=200,
+    by_epoch=False)
+train_cfg = dict(
+    _delete_=True, type='IterBasedTrainLoop', max_iters=200, val_interval=200)
 default_hooks = dict(checkpoint=dict(interval=200, max_keep_ckpts=1))
 custom_hooks = []

@@ -6,7 +6,6 @@ from .cam import (cam_from_features, cam_to_seg_logits, mask_absent_classes,
 from .cross_task_affinity import (AffinityFusion, CrossTaskDualAffinity,
                                   refine_unary)
 from .multiscale import multiscale_flip, sum_views
-from .pseudo_label import cam_saliency_seeds, cam_to_label, fuse_cam_saliency
 
 __all__ = [
     'PairwiseAffinity', 'UnaryAffinity', 'flatten_positions',
@@ -14,6 +13,5 @@ __all__ = [
     'unary_context', 'cam_from_features', 'cam_to_seg_logits',
     'mask_absent_classes', 'max_normalize', 'minmax_normalize',
     'multiscale_cam', 'AffinityFusion', 'CrossTaskDualAffinity',
-    'refine_unary', 'cam_saliency_seeds', 'cam_to_label', 'fuse_cam_saliency',
-    'multiscale_flip', 'sum_views'
+    'refine_unary', 'multiscale_flip', 'sum_views'
 ]

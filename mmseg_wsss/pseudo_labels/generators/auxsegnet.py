@@ -1,6 +1,6 @@
+"""Segmentation and saliency pseudo labels of AuxSegNet(+)."""
 from typing import Optional, Sequence
 
-import mmcv
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -8,19 +8,20 @@ from mmseg.registry import TASK_UTILS
 from mmseg.structures import SegDataSample
 from torch import Tensor, nn
 
-from ..models.decode_heads.cam_head import stack_img_labels
-from ..models.utils.affinity import propagate
-from ..models.utils.cam import (mask_absent_classes, max_normalize,
-                                minmax_normalize, multiscale_cam)
-from ..models.utils.pseudo_label import fuse_cam_saliency
-from ..utils.crf import saliency_crf
-from .pseudo_labels import read_saliency
+from ...models.utils.affinity import propagate
+from ...models.utils.cam import (mask_absent_classes, max_normalize,
+                                 minmax_normalize, multiscale_cam)
+from ...structures import stack_img_labels
+from ...utils.crf import saliency_crf
+from ...utils.io import read_image
+from ..rules import fuse_cam_saliency
+from .base import BaseLabelGenerator, image_saliency
 
 SAL_UPDATE_REFS = ('initial', 'previous')
 
 
 @TASK_UTILS.register_module()
-class AuxSegNetLabelGenerator:
+class AuxSegNetLabelGenerator(BaseLabelGenerator):
     """Segmentation and saliency pseudo labels of AuxSegNet(+)
     (auxsegnet_plus.md 3.1-3.4).
 
@@ -31,11 +32,11 @@ class AuxSegNetLabelGenerator:
     reference map. Labels: :func:`fuse_cam_saliency` of the CAMs and the
     (updated) saliency.
 
-    The model must provide ``label_outputs(inputs, with_decode)`` (see
-    :class:`AuxSegNet`).
+    Reads the model through ``label_outputs`` (:class:`BaseLabelGenerator`;
+    an :class:`AuxSegNet`).
 
     Args:
-        cam_scales (Sequence[float]): CAM scales; AuxSegNet+ ``(1.0, 0.5,
+        scales (Sequence[float]): CAM scales; AuxSegNet+ ``(1.0, 0.5,
             1.5)``, AuxSegNet ``(1.0,)``.
         cam_thr (float): CAM foreground threshold (strict).
         sal_thr (float): Saliency foreground threshold (strict).
@@ -45,12 +46,13 @@ class AuxSegNetLabelGenerator:
             otherwise fuse with the off-the-shelf map.
         sal_update_ref (str): Reference map of eq. 1: ``'initial'`` (the
             off-the-shelf map, official code) or ``'previous'`` (the current
-            saliency label, ``sal_label_path``).
+            saliency label, ``sal_label_path``, which
+            ``PseudoLabelUpdateHook`` sets on its labelling dataset).
         sal_crf (dict, optional): :func:`saliency_crf` arguments.
     """
 
     def __init__(self,
-                 cam_scales: Sequence[float] = (1.0, 0.5, 1.5),
+                 scales: Sequence[float] = (1.0, 0.5, 1.5),
                  cam_thr: float = 0.2,
                  sal_thr: float = 0.06,
                  refine: bool = True,
@@ -60,9 +62,9 @@ class AuxSegNetLabelGenerator:
         if sal_update_ref not in SAL_UPDATE_REFS:
             raise ValueError(f'sal_update_ref must be one of '
                              f'{SAL_UPDATE_REFS}, got {sal_update_ref!r}')
-        if not cam_scales:
-            raise ValueError('cam_scales must not be empty')
-        self.cam_scales = tuple(cam_scales)
+        if not scales:
+            raise ValueError('scales must not be empty')
+        self.scales = tuple(scales)
         self.cam_thr = cam_thr
         self.sal_thr = sal_thr
         self.refine = refine
@@ -70,27 +72,21 @@ class AuxSegNetLabelGenerator:
         self.sal_update_ref = sal_update_ref
         self.sal_crf = sal_crf or {}
 
+    @property
+    def updates_saliency(self) -> bool:
+        """Whether the result has an updated saliency label."""
+        return self.update_saliency
+
     @torch.no_grad()
     def __call__(self, model: nn.Module, inputs: Tensor,
                  data_sample: SegDataSample, data_info: dict) -> dict:
-        """Label one image.
-
-        Args:
-            model (nn.Module): An :class:`AuxSegNet`, in eval mode.
-            inputs (Tensor): The normalised image, 1 x 3 x H x W.
-            data_sample (SegDataSample): Its sample, with ``gt_img_labels``.
-            data_info (dict): Its dataset entry (``img_path``, ``sal_path``).
-
-        Returns:
-            dict: ``label`` (H x W uint8), ``cam`` (K x H x W float32) and,
-            with ``update_saliency``, ``sal`` (H x W uint8, 255 = salient).
-        """
+        """See :meth:`BaseLabelGenerator.__call__`."""
         with_decode = self.refine or self.update_saliency
         full_scale = {}
 
         def cam_fn(img: Tensor) -> Tensor:
             out = model.label_outputs(img, with_decode=with_decode)
-            if img is inputs:
+            if img.shape[2:] == inputs.shape[2:]:
                 full_scale.update(out)
             cam = max_normalize(out['cam'])
             if self.refine:
@@ -100,8 +96,8 @@ class AuxSegNetLabelGenerator:
                 cam = propagate(out['affinity'], cam)
             return cam
 
-        cam = multiscale_cam(cam_fn, inputs, self.cam_scales)
-        if len(self.cam_scales) > 1:
+        cam = multiscale_cam(cam_fn, inputs, self.scales)
+        if len(self.scales) > 1:
             cam = minmax_normalize(cam)
         img_labels = stack_img_labels([data_sample]).to(inputs.device)
         cam = mask_absent_classes(cam, img_labels)[0].cpu().numpy()
@@ -112,7 +108,7 @@ class AuxSegNetLabelGenerator:
             sal = self._updated_saliency(full_scale['sal'], data_info)
             result['sal'] = np.round(sal * 255).astype(np.uint8)
         else:
-            sal = read_saliency(data_info, cam.shape[1:])
+            sal = image_saliency(data_info, cam.shape[1:])
         result['label'] = fuse_cam_saliency(cam, sal, self.cam_thr,
                                             self.sal_thr)
         return result
@@ -128,11 +124,9 @@ class AuxSegNetLabelGenerator:
         Returns:
             np.ndarray: H x W float saliency in [0, 1].
         """
-        info = data_info
-        if self.sal_update_ref == 'previous' and 'sal_label_path' in info:
-            info = dict(info, sal_path=info['sal_label_path'])
-        img = mmcv.imread(data_info['img_path'], channel_order='rgb')
-        ref = read_saliency(info, img.shape[:2])
+        img = read_image(data_info['img_path'])
+        ref = image_saliency(data_info, img.shape[:2],
+                             updated=self.sal_update_ref == 'previous')
         pred = F.interpolate(
             sal_logit, size=img.shape[:2], mode='bilinear',
             align_corners=False).sigmoid()[0, 0].cpu().numpy()

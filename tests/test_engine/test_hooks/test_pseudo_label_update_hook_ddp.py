@@ -37,8 +37,8 @@ def test_two_process_stage_with_label_generation(tmp_path):
     for stage in (0, 1):  # 5 images sharded 3 + 2 over the ranks
         assert sorted(p.stem for p in (out / f'stage_{stage}').glob('*.png')
                       ) == sorted(ids)
-        assert json.load(open(out / f'stage_{stage}' / 'meta.json'))[
-            'stage'] == stage
+        meta = json.load(open(out / f'stage_{stage}' / 'meta.json'))
+        assert meta['complete'] and meta['info']['stage'] == stage
     assert sorted(p.stem for p in (out / 'stage_1' / 'saliency').glob('*.png')
                   ) == sorted(ids)
     assert not list(out.rglob('.tmp_*'))

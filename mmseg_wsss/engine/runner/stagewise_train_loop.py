@@ -1,0 +1,191 @@
+"""Iteration-based training cut into stages (AuxSegNet's label updates,
+CIAN's retraining round)."""
+import copy
+import itertools
+from math import inf
+from typing import Dict, Iterator, List, Optional, Tuple, Union
+
+from mmengine.hooks import EarlyStoppingHook
+from mmengine.logging import print_log
+from mmengine.runner import IterBasedTrainLoop
+from mmseg.registry import DATA_SAMPLERS, LOOPS
+from torch.utils.data import DataLoader, Sampler
+
+
+class SkipSampler(Sampler):
+    """A sampler without its first ``num_skipped`` indices.
+
+    Resuming inside a stage skips the indices the stage has used, so no
+    image of them is loaded.
+
+    Args:
+        sampler (Sampler): The wrapped sampler.
+        num_skipped (int): Indices to drop.
+    """
+
+    def __init__(self, sampler: Sampler, num_skipped: int):
+        self.sampler = sampler
+        self.num_skipped = num_skipped
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.islice(iter(self.sampler), self.num_skipped, None)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
+@LOOPS.register_module()
+class StagewiseTrainLoop(IterBasedTrainLoop):
+    """``num_stages`` stages of ``stage_iters`` iterations.
+
+    At the start of every stage (and of a run resumed inside one) the loop
+    calls the hooks' ``before_train_stage(runner, stage)`` (e.g.
+    :class:`PseudoLabelUpdateHook` labels the data of the stage there), then
+    draws the stage's data from a new dataloader whose sampler is seeded
+    with ``runner.seed + stage``. A run resumed inside a stage skips the
+    stage's used sampler indices, so it sees the data order of an
+    uninterrupted run without loading the skipped batches.
+
+    A stop request (``stop_training``, e.g. set by mmengine's
+    ``EarlyStoppingHook``) ends the current stage early: the parameter
+    schedulers step over the skipped iterations (so a per-stage restart
+    such as ``StagewisePolyLR`` starts the next stage at its base value),
+    early-stopping hooks start counting afresh, and the run goes on at the
+    next stage; in the last stage it ends the run.
+
+    Args:
+        runner (Runner): The runner.
+        dataloader (dict): The training dataloader config; its sampler must
+            be an ``InfiniteSampler`` and ``persistent_workers`` False (the
+            workers must see the dataset's new labels).
+        stage_iters (int): Iterations per stage.
+        num_stages (int): Number of stages.
+        val_begin (int): First iteration that validates.
+        val_interval (int, optional): Validation interval; defaults to
+            ``stage_iters`` (validate after every stage).
+        dynamic_intervals (list[tuple[int, int]], optional): As mmengine's
+            ``IterBasedTrainLoop``.
+    """
+
+    def __init__(self,
+                 runner,
+                 dataloader: Union[DataLoader, Dict],
+                 stage_iters: int,
+                 num_stages: int,
+                 val_begin: int = 1,
+                 val_interval: Optional[int] = None,
+                 dynamic_intervals: Optional[List[Tuple[int, int]]] = None):
+        if stage_iters <= 0 or num_stages <= 0:
+            raise ValueError('StagewiseTrainLoop: stage_iters and num_stages '
+                             f'must be positive, got {stage_iters} and '
+                             f'{num_stages}')
+        if not isinstance(dataloader, dict):
+            raise TypeError('StagewiseTrainLoop rebuilds the dataloader of '
+                            'every stage: pass train_dataloader as a config')
+        sampler = dataloader.get('sampler', {}).get('type')
+        if sampler not in ('InfiniteSampler', 'mmengine.InfiniteSampler'):
+            raise ValueError(
+                'StagewiseTrainLoop: set train_dataloader.sampler to '
+                f"dict(type='InfiniteSampler', ...), got {sampler!r}")
+        if dataloader.get('persistent_workers', False):
+            raise ValueError(
+                'StagewiseTrainLoop: set train_dataloader.persistent_workers'
+                '=False, or the workers keep the data of the first stage')
+        self.dataloader_cfg = copy.deepcopy(dataloader)
+        self.stage_iters = stage_iters
+        self.num_stages = num_stages
+        super().__init__(
+            runner,
+            dataloader,
+            max_iters=stage_iters * num_stages,
+            val_begin=val_begin,
+            val_interval=val_interval or stage_iters,
+            dynamic_intervals=dynamic_intervals)
+
+    @property
+    def stage(self) -> int:
+        """The stage of the current iteration."""
+        return min(self._iter // self.stage_iters, self.num_stages - 1)
+
+    def stage_start(self, stage: int) -> int:
+        """The first iteration of a stage."""
+        return stage * self.stage_iters
+
+    def run(self):
+        """Train every stage; see the class docstring."""
+        self.runner.call_hook('before_train')
+        self.runner.call_hook('before_train_epoch')
+        stage = None
+        while self._iter < self._max_iters:
+            if self.stage != stage:
+                stage = self.stage
+                self._begin_stage(stage)
+            self.runner.model.train()
+            self.run_iter(next(self.dataloader_iterator))
+            self._decide_current_val_interval()
+            if (self.runner.val_loop is not None
+                    and self._iter >= self.val_begin
+                    and (self._iter % self.val_interval == 0
+                         or self._iter == self._max_iters)):
+                self.runner.val_loop.run()
+            if self.stop_training:
+                if stage == self.num_stages - 1:
+                    break
+                self._end_stage_early(stage)
+        self.runner.call_hook('after_train_epoch')
+        self.runner.call_hook('after_train')
+        return self.runner.model
+
+    def _begin_stage(self, stage: int) -> None:
+        """Prepare the stage's data (hooks), then its dataloader."""
+        print_log(
+            f'stage {stage} of {self.num_stages} begins at iteration '
+            f'{self._iter}',
+            logger='current')
+        self.runner.call_hook('before_train_stage', stage=stage)
+        self.dataloader = self._stage_dataloader(
+            stage, self._iter - self.stage_start(stage))
+        self.dataloader_iterator = iter(self.dataloader)
+
+    def _stage_dataloader(self, stage: int, skipped_iters: int) -> DataLoader:
+        """The stage's dataloader over the (relabelled) training dataset,
+        without its first ``skipped_iters`` batches."""
+        cfg = copy.copy(self.dataloader_cfg)
+        dataset = self.dataloader.dataset
+        seed = self.runner.seed + stage
+        diff_rank_seed = self.runner.cfg.get('randomness', {}).get(
+            'diff_rank_seed', False)
+        sampler = DATA_SAMPLERS.build(
+            cfg['sampler'],
+            default_args=dict(
+                dataset=dataset, seed=None if diff_rank_seed else seed))
+        if skipped_iters:
+            sampler = SkipSampler(sampler, skipped_iters * cfg['batch_size'])
+        cfg.update(dataset=dataset, sampler=sampler)
+        return self.runner.build_dataloader(
+            cfg, seed=seed, diff_rank_seed=diff_rank_seed)
+
+    def _end_stage_early(self, stage: int) -> None:
+        """Jump to the first iteration of the next stage."""
+        end = self.stage_start(stage + 1)
+        print_log(
+            f'stage {stage} stopped early at iteration {self._iter} '
+            f'(planned end: {end})',
+            logger='current')
+        for scheduler in _iter_based_schedulers(self.runner.param_schedulers):
+            for _ in range(end - self._iter):
+                scheduler.step()
+        for hook in self.runner.hooks:
+            if isinstance(hook, EarlyStoppingHook):
+                hook.wait_count = 0
+                hook.best_score = -inf if hook.rule == 'greater' else inf
+        self._iter = end
+        self.stop_training = False
+
+
+def _iter_based_schedulers(schedulers) -> list:
+    """The iteration-based schedulers of a list or a dict of lists."""
+    if isinstance(schedulers, dict):
+        return [s for value in schedulers.values()
+                for s in _iter_based_schedulers(value)]
+    return [s for s in schedulers or [] if not s.by_epoch]
