@@ -1,62 +1,74 @@
 """PASCAL VOC layout dataset for weakly supervised semantic segmentation."""
 import copy
 import hashlib
+import io
 import json
-import os
 import os.path as osp
-import tempfile
-from typing import Dict, List, Optional, Sequence, Set
+import re
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import mmengine
 import numpy as np
+from mmengine import fileio
 from mmengine.dataset import force_full_init
 from mmengine.logging import print_log
+from mmengine.utils import is_abs
 from mmseg.datasets import BaseSegDataset, PascalVOCDataset
 from mmseg.registry import DATASETS
 from PIL import Image
 
-from mmseg_wsss.utils.io import color_palette
+from mmseg_wsss.structures import IGNORE_INDEX
+from mmseg_wsss.utils.io import atomic_write, color_palette, read_label_map
 
-DEFAULT_LABEL_CACHE = osp.join('~', '.cache', 'mmseg_wsss', 'img_labels')
 PSEUDO_LABEL_SUFFIX = '.png'
-IGNORE_INDEX = 255
+# ids IRN's int keys stand for: 2007000032 is 2007_000032
+IRN_ID = re.compile(r'[1-9]\d{3}_\d+')
 
 
-def image_size(path: str) -> tuple:
+def image_size(path: str,
+               backend_args: Optional[dict] = None) -> Tuple[int, int]:
     """``(width, height)`` of an image, read from its header only."""
-    with Image.open(path) as img:
+    with fileio.get_local_path(path, backend_args=backend_args) as local, \
+            Image.open(local) as img:
         return img.size
 
 
-def find_missing(directory: str, names: Sequence[str]) -> Optional[str]:
+def find_missing(directory: str,
+                 names: Sequence[str],
+                 backend_args: Optional[dict] = None) -> Optional[str]:
     """The first of ``names`` with no file in ``directory``, or None.
 
     The directory is listed once, so checking thousands of files costs about
-    as much as one ``listdir``; names with a sub-folder fall back to a stat.
+    as much as one listing; names with a sub-folder fall back to a lookup.
     """
-    listed: Set[str] = set(os.listdir(directory))
+    listed: Set[str] = set(
+        fileio.list_dir_or_file(
+            directory, list_dir=False, backend_args=backend_args))
     for name in names:
-        if name not in listed and not osp.isfile(osp.join(directory, name)):
+        if name not in listed and not fileio.isfile(
+                osp.join(directory, name), backend_args=backend_args):
             return name
     return None
 
 
-def mask_fg_classes(path: str, num_classes: int) -> List[int]:
+def mask_fg_classes(path: str,
+                    num_classes: int,
+                    backend_args: Optional[dict] = None) -> List[int]:
     """Foreground classes present in a label map.
 
     Args:
         path (str): Label PNG (palette or grey), values ``0..num_classes-1``
             or 255.
         num_classes (int): Number of classes including background.
+        backend_args (dict, optional): mmengine file backend arguments.
 
     Returns:
         list[int]: Sorted ids in ``1..num_classes-1``.
+
+    Raises:
+        ValueError: A value is neither a class nor 255.
     """
-    with Image.open(path) as img:
-        mask = np.asarray(img)
-    if mask.ndim != 2:
-        raise ValueError(f'{path}: a label map must be a single-channel '
-                         f'(palette or grey) image, got shape {mask.shape}')
+    mask = read_label_map(path, 'mask', backend_args)
     present = np.flatnonzero(np.bincount(mask.ravel(), minlength=256))
     bad = present[(present >= num_classes) & (present != IGNORE_INDEX)]
     if bad.size:
@@ -66,21 +78,6 @@ def mask_fg_classes(path: str, num_classes: int) -> List[int]:
     return [int(c) for c in present if 0 < c < num_classes]
 
 
-def atomic_dump_json(obj: object, path: str) -> None:
-    """Write JSON so that ``path`` is either absent or complete."""
-    out_dir = osp.dirname(osp.abspath(path))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix='.tmp_', suffix='.json')
-    try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 @DATASETS.register_module()
 class WSSSVOCDataset(BaseSegDataset):
     """VOC-layout dataset with image-level labels, saliency and pseudo labels.
@@ -88,11 +85,13 @@ class WSSSVOCDataset(BaseSegDataset):
     Layout under ``data_root``: ``JPEGImages/<id>.jpg``,
     ``SegmentationClass/<id>.png`` (optional, GT masks: 0 background,
     1..C-1 classes, 255 ignore), ``ImageSets/Segmentation/<split>.txt`` (one
-    id a line) and an image-label file. Each data info carries ``img_path``,
-    ``img_id``, ``seg_map_path`` (if a mask dir is configured),
-    ``img_labels`` (sorted foreground ids), ``num_classes``, ``sal_path`` (if
-    ``saliency_dir``), ``pseudo_label_path`` (if ``pseudo_label_dir``) and
-    ``allow_gt_masks``.
+    id a line; blank lines are skipped) and an image-label file. The data
+    list is :class:`BaseSegDataset`'s (``img_path``, ``seg_map_path`` if a
+    mask dir is configured, ``label_map``, ``reduce_zero_label``,
+    ``seg_fields``) plus ``img_id``, ``img_labels`` (sorted foreground ids),
+    ``num_classes``, ``sal_path`` (if ``saliency_dir``),
+    ``pseudo_label_path`` (if ``pseudo_label_dir``) and ``allow_gt_masks``.
+    Files are read through mmengine ``fileio`` with ``backend_args``.
 
     Everything a pipeline will read is checked when the data list is built,
     and a problem raises an error naming the file or id: missing image, mask,
@@ -112,14 +111,17 @@ class WSSSVOCDataset(BaseSegDataset):
             ``'ImageSets/Segmentation/train.txt'``.
         data_prefix (dict): ``img_path`` and, optionally, ``seg_map_path``
             (GT masks; leave the key out for a set without masks).
-        img_labels_file (str, optional): ``{id: [fg ids]}`` JSON or the
-            PSA/IRN ``.npy`` dict ``{id: multi-hot over C-1 classes}``,
-            relative to ``data_root`` unless absolute. None derives the
-            labels from the masks once and caches them.
-        img_labels_cache (str, optional): Folder of the derived-label cache,
-            ``<sha1 of mask dir, split path and ids>.json``, reused when
-            present (delete it after editing masks). Defaults to
-            ``~/.cache/mmseg_wsss/img_labels``.
+        img_labels_file (str, optional): ``{id: [fg ids]}`` JSON, or a
+            ``.npy`` dict ``{id: multi-hot over C-1 classes}`` as PSA writes
+            it (string ids) or IRN writes it (int keys: ``2007000032`` for
+            ``2007_000032``, accepted for ids of that form); relative to
+            ``data_root`` unless absolute. None derives the labels from the
+            masks (about 1 ms a mask, see ``img_labels_cache``).
+        img_labels_cache (str, optional): Local folder where labels derived
+            from masks are cached as ``<sha1 of mask dir, split path and
+            ids>.json`` and reused when present (delete it after editing
+            masks). None (default) derives them anew each time and writes
+            nothing.
         saliency_dir (str, optional): Folder of ``<id><saliency_suffix>``
             grey saliency maps, relative to ``data_root`` unless absolute.
         saliency_suffix (str): Defaults to ``'.png'``.
@@ -149,8 +151,7 @@ class WSSSVOCDataset(BaseSegDataset):
                 f'{type(self).__name__}: reduce_zero_label=True is not '
                 'supported; image-level labels take 0 as background')
         self.img_labels_file = img_labels_file
-        self.img_labels_cache = osp.expanduser(
-            img_labels_cache or DEFAULT_LABEL_CACHE)
+        self.img_labels_cache = img_labels_cache
         self.saliency_dir = saliency_dir
         self.saliency_suffix = saliency_suffix
         self.pseudo_label_dir = pseudo_label_dir
@@ -190,12 +191,12 @@ class WSSSVOCDataset(BaseSegDataset):
         ``data_root``."""
         super()._join_prefix()
         if self.data_root:
-            if self.img_labels_file and not osp.isabs(self.img_labels_file):
-                self.img_labels_file = osp.join(self.data_root,
-                                                self.img_labels_file)
-            if self.saliency_dir and not osp.isabs(self.saliency_dir):
-                self.saliency_dir = osp.join(self.data_root,
-                                             self.saliency_dir)
+            if self.img_labels_file and not is_abs(self.img_labels_file):
+                self.img_labels_file = fileio.join_path(
+                    self.data_root, self.img_labels_file)
+            if self.saliency_dir and not is_abs(self.saliency_dir):
+                self.saliency_dir = fileio.join_path(self.data_root,
+                                                     self.saliency_dir)
 
     @property
     def num_classes(self) -> int:
@@ -210,58 +211,73 @@ class WSSSVOCDataset(BaseSegDataset):
         return self.num_classes
 
     def _read_split(self) -> List[str]:
-        """Ids listed in ``ann_file``."""
-        if not self.ann_file or not osp.isfile(self.ann_file):
+        """Ids listed in ``ann_file``, one per line ('' for a blank line)."""
+        if not self.ann_file or not fileio.isfile(
+                self.ann_file, backend_args=self.backend_args):
             raise FileNotFoundError(
                 f'{type(self).__name__}: split file not found: '
                 f'{self.ann_file!r} (expected a text file with one id a line)')
-        ids = []
-        for num, line in enumerate(mmengine.list_from_file(self.ann_file), 1):
-            img_id = line.strip()
-            if not img_id:
-                continue
+        ids = [
+            line.strip() for line in mmengine.list_from_file(
+                self.ann_file, backend_args=self.backend_args)
+        ]
+        for num, img_id in enumerate(ids, 1):
             if len(img_id.split()) > 1:
                 raise ValueError(f'{self.ann_file}:{num}: expected one id a '
                                  f'line, got {img_id!r}')
-            ids.append(img_id)
-        if not ids:
+        if not any(ids):
             raise ValueError(f'split file {self.ann_file} lists no image ids')
         return ids
 
     def _check_files(self, directory: str, ids: Sequence[str], suffix: str,
                      what: str) -> None:
         """Raise if ``directory`` lacks ``<id><suffix>`` for any id."""
-        if not osp.isdir(directory):
+        if not fileio.isdir(directory, backend_args=self.backend_args):
             raise FileNotFoundError(f'{what} folder not found: {directory}')
-        missing = find_missing(directory, [i + suffix for i in ids])
+        missing = find_missing(directory, [i + suffix for i in ids],
+                               self.backend_args)
         if missing is not None:
             raise FileNotFoundError(
                 f'{what} for id {missing[:-len(suffix) or None]!r} (listed '
                 f'in {self.ann_file}) not found: '
                 f'{osp.join(directory, missing)}')
 
+    def _load_label_table(self) -> dict:
+        """The raw ``{id: labels}`` table of ``img_labels_file``."""
+        path = self.img_labels_file
+        if not fileio.isfile(path, backend_args=self.backend_args):
+            raise FileNotFoundError(f'image-level label file not found: '
+                                    f'{path}')
+        if path.endswith('.npy'):
+            data = fileio.get(path, backend_args=self.backend_args)
+            return np.load(io.BytesIO(data), allow_pickle=True).item()
+        if path.endswith('.json'):
+            return fileio.load(path, backend_args=self.backend_args)
+        raise ValueError(f'image-level label file {path}: expected a .json '
+                         'or .npy file')
+
     def _read_label_file(self, ids: Sequence[str]) -> Dict[str, List[int]]:
         """Foreground ids per image from the JSON or ``.npy`` label file."""
         path = self.img_labels_file
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'image-level label file not found: '
-                                    f'{path}')
+        table = self._load_label_table()
+        # IRN keys its dict by int: 2007000032 for 2007_000032
+        irn_keys = isinstance(next(iter(table), None), (int, np.integer))
         num_fg = self._source_num_classes - 1
-        if path.endswith('.npy'):
-            table = np.load(path, allow_pickle=True).item()
-        elif path.endswith('.json'):
-            with open(path) as f:
-                table = json.load(f)
-        else:
-            raise ValueError(f'image-level label file {path}: expected a '
-                             '.json or .npy file')
         labels = {}
         for img_id in ids:
-            if img_id not in table:
+            key = img_id
+            if irn_keys and IRN_ID.fullmatch(img_id):
+                key = int(img_id.replace('_', ''))
+            if key not in table:
+                hint = (' (its keys are IRN-style ints, 2007000032 for '
+                        '2007_000032, which only name ids of that form: '
+                        'convert it to a JSON {id: [foreground class ids]} '
+                        'keyed by the ids of the split file)'
+                        if irn_keys else '')
                 raise KeyError(f'image-level label file {path} has no entry '
                                f'for id {img_id!r} (listed in '
-                               f'{self.ann_file})')
-            entry = table[img_id]
+                               f'{self.ann_file}){hint}')
+            entry = table[key]
             if path.endswith('.npy'):
                 vec = np.asarray(entry).ravel()
                 if vec.size != num_fg:
@@ -283,35 +299,36 @@ class WSSSVOCDataset(BaseSegDataset):
                 labels[img_id] = entry
         return labels
 
-    def _cache_path(self, mask_dir: str, ids: Sequence[str]) -> str:
-        """Derived-label cache file for this mask folder and split."""
-        key = '\n'.join([osp.abspath(mask_dir), osp.abspath(self.ann_file)] +
-                        list(ids))
-        digest = hashlib.sha1(key.encode()).hexdigest()
-        return osp.join(self.img_labels_cache, f'{digest}.json')
-
     def _derive_labels(self, ids: Sequence[str],
                        mask_dir: Optional[str]) -> Dict[str, List[int]]:
-        """Foreground ids per image from the masks, cached as JSON."""
+        """Foreground ids per image from the masks (cached as JSON in
+        ``img_labels_cache`` if set)."""
         if mask_dir is None:
             raise ValueError(
                 f'{type(self).__name__}: img_labels_file=None derives labels '
                 'from masks, but data_prefix has no seg_map_path')
-        cache = self._cache_path(mask_dir, ids)
-        if osp.isfile(cache):
-            with open(cache) as f:
-                return json.load(f)
+        cache = None
+        if self.img_labels_cache is not None:
+            key = '\n'.join([osp.abspath(mask_dir),
+                             osp.abspath(self.ann_file)] + list(ids))
+            cache = osp.join(self.img_labels_cache,
+                             hashlib.sha1(key.encode()).hexdigest() + '.json')
+            if osp.isfile(cache):
+                with open(cache) as f:
+                    return json.load(f)
         labels = {
             img_id: mask_fg_classes(
                 osp.join(mask_dir, img_id + self.seg_map_suffix),
-                self._source_num_classes)
+                self._source_num_classes, self.backend_args)
             for img_id in ids
         }
-        atomic_dump_json(labels, cache)
-        print_log(
-            f'image-level labels of {len(ids)} images derived from '
-            f'{mask_dir}, cached in {cache}',
-            logger='current')
+        if cache is not None:
+            with atomic_write(cache, 'w') as f:
+                json.dump(labels, f)
+            print_log(
+                f'image-level labels of {len(ids)} images derived from '
+                f'{mask_dir}, cached in {cache}',
+                logger='current')
         return labels
 
     def _final_labels(self, img_id: str, labels: Sequence[int],
@@ -333,7 +350,8 @@ class WSSSVOCDataset(BaseSegDataset):
                               sal_paths: Sequence[str]) -> None:
         """Raise if a saliency map's size differs from its image's."""
         for img_path, sal_path in zip(img_paths, sal_paths):
-            img_size, sal_size = image_size(img_path), image_size(sal_path)
+            img_size = image_size(img_path, self.backend_args)
+            sal_size = image_size(sal_path, self.backend_args)
             if img_size != sal_size:
                 raise ValueError(
                     f'saliency map {sal_path} is {sal_size[0]}x{sal_size[1]} '
@@ -341,12 +359,18 @@ class WSSSVOCDataset(BaseSegDataset):
                     f'{img_size[0]}x{img_size[1]}')
 
     def load_data_list(self) -> List[dict]:
-        """Build and validate the data list from the split file.
+        """Extend :meth:`BaseSegDataset.load_data_list` with the WSSS keys,
+        checking every file the pipelines will read.
 
         Returns:
             list[dict]: One data info per listed id.
         """
         ids = self._read_split()
+        data_list = [
+            info for info, img_id in zip(
+                super().load_data_list(), ids, strict=True) if img_id
+        ]
+        ids = [img_id for img_id in ids if img_id]
         img_dir = self.data_prefix['img_path']
         mask_dir = self.data_prefix.get('seg_map_path')
         self._check_files(img_dir, ids, self.img_suffix, 'image')
@@ -354,46 +378,32 @@ class WSSSVOCDataset(BaseSegDataset):
             self._check_files(mask_dir, ids, self.seg_map_suffix, 'mask')
         if self.img_labels_file is None:
             raw_labels = self._derive_labels(ids, mask_dir)
-            sources = {
-                i: osp.join(mask_dir, i + self.seg_map_suffix)
-                for i in ids
-            }
+            sources = [info['seg_map_path'] for info in data_list]
         else:
             raw_labels = self._read_label_file(ids)
-            sources = dict.fromkeys(ids, self.img_labels_file)
-        img_paths = [osp.join(img_dir, i + self.img_suffix) for i in ids]
+            sources = [self.img_labels_file] * len(ids)
         if self.saliency_dir is not None:
             self._check_files(self.saliency_dir, ids, self.saliency_suffix,
                               'saliency map')
-            sal_paths = [
-                osp.join(self.saliency_dir, i + self.saliency_suffix)
-                for i in ids
-            ]
-            self._check_saliency_sizes(img_paths, sal_paths)
+            for info, img_id in zip(data_list, ids):
+                info['sal_path'] = osp.join(
+                    self.saliency_dir, img_id + self.saliency_suffix)
+            self._check_saliency_sizes(
+                [info['img_path'] for info in data_list],
+                [info['sal_path'] for info in data_list])
         if self.pseudo_label_dir is not None:
             self._check_files(self.pseudo_label_dir, ids, PSEUDO_LABEL_SUFFIX,
                               'pseudo label')
-
-        data_list = []
-        for k, img_id in enumerate(ids):
-            info = dict(img_path=img_paths[k], img_id=img_id)
-            if mask_dir is not None:
-                info['seg_map_path'] = osp.join(mask_dir,
-                                                img_id + self.seg_map_suffix)
+        for info, img_id, source in zip(data_list, ids, sources):
+            info['img_id'] = img_id
             info['img_labels'] = self._final_labels(img_id,
                                                     raw_labels[img_id],
-                                                    sources[img_id])
+                                                    source)
             info['num_classes'] = self.num_classes
-            if self.saliency_dir is not None:
-                info['sal_path'] = sal_paths[k]
             if self.pseudo_label_dir is not None:
                 info['pseudo_label_path'] = osp.join(
                     self.pseudo_label_dir, img_id + PSEUDO_LABEL_SUFFIX)
             info['allow_gt_masks'] = self.test_mode or self.allow_gt_masks
-            info['label_map'] = self.label_map
-            info['reduce_zero_label'] = self.reduce_zero_label
-            info['seg_fields'] = []
-            data_list.append(info)
         return data_list
 
     @force_full_init
@@ -415,6 +425,11 @@ class WSSSVOCDataset(BaseSegDataset):
                 one for every image of the dataset.
             sal_label_dir (str, optional): Folder of ``<id>.png`` grey
                 saliency labels, one per image, of the image's size.
+
+        Raises:
+            FileNotFoundError: A folder or one of its files is missing (the
+                dataset then keeps its previous folders).
+            ValueError: A saliency label's size differs from its image's.
         """
         data_list = [self._stored_info(i) for i in range(len(self))]
         ids = [info['img_id'] for info in data_list]
@@ -424,9 +439,10 @@ class WSSSVOCDataset(BaseSegDataset):
             self._check_files(sal_label_dir, ids, PSEUDO_LABEL_SUFFIX,
                               'saliency label')
             self._check_saliency_sizes(
-                [info['img_path'] for info in data_list],
-                [osp.join(sal_label_dir, i + PSEUDO_LABEL_SUFFIX)
-                 for i in ids])
+                [info['img_path'] for info in data_list], [
+                    osp.join(sal_label_dir, i + PSEUDO_LABEL_SUFFIX)
+                    for i in ids
+                ])
         for info in data_list:
             info['pseudo_label_path'] = osp.join(
                 pseudo_label_dir, info['img_id'] + PSEUDO_LABEL_SUFFIX)

@@ -1,15 +1,24 @@
-"""Label maps on disk: VOC-palette PNGs written atomically."""
+"""Files on disk: one reader per file kind, one atomic writer.
+
+Readers go through mmengine ``fileio`` (``backend_args`` as in mmseg's
+datasets and transforms) and name the file in every error.
+"""
+import io
 import os
 import os.path as osp
 import tempfile
 from contextlib import contextmanager
-from typing import IO, Iterator
+from typing import IO, Iterator, Optional
 
+import mmcv
 import numpy as np
+from mmengine import fileio
 from mmseg.datasets import PascalVOCDataset
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 VOC_PALETTE = np.array(PascalVOCDataset.METAINFO['palette'], dtype=np.uint8)
+LABEL_MODES = ('P', 'L')
+SALIENCY_SCALES = {'L': 255, 'I;16': 65535, 'RGB': 255}
 
 
 def color_palette(num_colors: int = 256) -> np.ndarray:
@@ -32,18 +41,131 @@ def color_palette(num_colors: int = 256) -> np.ndarray:
     return palette
 
 
-@contextmanager
-def atomic_write(path: str, mode: str = 'wb') -> Iterator[IO]:
-    """Open a temporary file beside ``path``; rename it over ``path`` when
-    the block ends without an error, remove it otherwise, so ``path`` is
-    either absent, the old file or the complete new one (POSIX rename).
+def read_bytes(path: str,
+               what: str,
+               backend_args: Optional[dict] = None) -> bytes:
+    """The bytes of a file.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist (named with ``what``).
+    """
+    try:
+        return fileio.get(path, backend_args=backend_args)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f'{what} not found: {path}') from e
+
+
+def read_image(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
+    """Read an image as stored, ignoring any EXIF orientation (as the VOC
+    tools and the masks drawn on the stored pixels do).
+
+    Returns:
+        np.ndarray: ``H x W x 3`` uint8 RGB.
+
+    Raises:
+        FileNotFoundError: No such file.
+        OSError: The file is not a decodable image.
+    """
+    img = mmcv.imfrombytes(
+        read_bytes(path, 'image', backend_args),
+        flag='color_ignore_orientation',
+        channel_order='rgb')
+    if img is None:
+        raise OSError(f'image {path} could not be decoded')
+    return img
+
+
+def open_pil(path: str,
+             what: str,
+             backend_args: Optional[dict] = None) -> Image.Image:
+    """A decoded PIL image of the file (mode as stored).
+
+    Raises:
+        FileNotFoundError: No such file.
+        OSError: The file is not a decodable image.
+    """
+    data = read_bytes(path, what, backend_args)
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except (UnidentifiedImageError, OSError) as e:
+        raise OSError(f'{what} {path} could not be read: {e}') from e
+    return img
+
+
+def read_label_map(path: str,
+                   what: str = 'label map',
+                   backend_args: Optional[dict] = None) -> np.ndarray:
+    """Read a mask or pseudo label: the palette indices of a palette PNG,
+    the values of an 8-bit grey one.
 
     Args:
-        path (str): Destination file; its folder is created.
-        mode (str): ``'wb'`` or ``'w'``.
+        path (str): Image file.
+        what (str): What the file holds, for error messages.
+        backend_args (dict, optional): mmengine file backend arguments.
+
+    Returns:
+        np.ndarray: ``H x W`` uint8.
+
+    Raises:
+        FileNotFoundError: No such file.
+        OSError: Not a decodable image.
+        ValueError: Not a palette or 8-bit grey image (message names the
+            file and its PIL mode).
+    """
+    img = open_pil(path, what, backend_args)
+    if img.mode not in LABEL_MODES:
+        raise ValueError(f'{what} {path} has PIL mode {img.mode!r}; expected '
+                         'a palette (P) or 8-bit grey (L) image')
+    return np.asarray(img, dtype=np.uint8)
+
+
+def read_saliency(path: str,
+                  backend_args: Optional[dict] = None) -> np.ndarray:
+    """Read a saliency map as floats in [0, 1].
+
+    An 8-bit grey PNG is divided by 255, a 16-bit grey one by 65535. An RGB
+    file is taken only if its three channels are equal (a grey map saved as
+    RGB), and divided by 255.
+
+    Returns:
+        np.ndarray: ``H x W`` float32 in [0, 1].
+
+    Raises:
+        FileNotFoundError: No such file.
+        OSError: Not a decodable image.
+        ValueError: Another mode (palette, 32-bit, with alpha...) or an RGB
+            file with unequal channels; the message names file and mode.
+    """
+    img = open_pil(path, 'saliency map', backend_args)
+    if img.mode not in SALIENCY_SCALES:
+        raise ValueError(
+            f'saliency map {path} has PIL mode {img.mode!r}; expected 8-bit '
+            "grey ('L'), 16-bit grey ('I;16') or grey saved as 'RGB'")
+    sal = np.asarray(img)
+    if sal.ndim == 3:
+        if not (sal == sal[..., :1]).all():
+            raise ValueError(f'saliency map {path} is an RGB image whose '
+                             'channels differ; expected a grey map')
+        sal = sal[..., 0]
+    return sal.astype(np.float32) / SALIENCY_SCALES[img.mode]
+
+
+@contextmanager
+def atomic_write(path: str, mode: str = 'wb') -> Iterator[IO]:
+    """Open a temporary file that replaces ``path`` once the block ends, so
+    that ``path`` is either absent, its old version or complete.
+
+    The temporary file lies in the folder of ``path`` (created if needed)
+    and is renamed over it (atomic on POSIX file systems); it is removed if
+    the block raises. Example: ``with atomic_write(p) as f: np.save(f, a)``.
+
+    Args:
+        path (str): Destination file.
+        mode (str): ``'wb'`` (binary) or ``'w'`` (text).
 
     Yields:
-        file object: The temporary file.
+        file object: The open temporary file.
     """
     out_dir = osp.dirname(osp.abspath(path))
     os.makedirs(out_dir, exist_ok=True)
@@ -60,28 +182,18 @@ def atomic_write(path: str, mode: str = 'wb') -> Iterator[IO]:
 
 
 def atomic_save(img: Image.Image, path: str) -> None:
-    """Save a PIL image so that ``path`` is either absent or complete.
-
-    The image goes to a temporary file in the same directory which is then
-    renamed over ``path`` (an atomic operation on POSIX file systems).
-    """
-    out_dir = osp.dirname(osp.abspath(path))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=out_dir, prefix='.tmp_', suffix=osp.splitext(path)[1])
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            img.save(f, format='PNG')
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Save a PIL image as PNG through :func:`atomic_write`."""
+    with atomic_write(path) as f:
+        img.save(f, format='PNG')
 
 
 def save_label_png(label: np.ndarray, path: str) -> None:
     """Write an ``H x W`` label map (0..254 classes, 255 ignore) as a
-    VOC-palette PNG, atomically."""
+    VOC-palette PNG, atomically.
+
+    Raises:
+        ValueError: Not ``H x W`` or values outside 0..255.
+    """
     label = np.asarray(label)
     if label.ndim != 2:
         raise ValueError(f'{path}: label map must be H x W, got shape '
@@ -94,9 +206,5 @@ def save_label_png(label: np.ndarray, path: str) -> None:
     atomic_save(img, path)
 
 
-def load_label_png(path: str) -> np.ndarray:
-    """Read a label PNG (palette or grey) as an ``H x W`` uint8 array."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'label map not found: {path}')
-    with Image.open(path) as img:
-        return np.array(img, dtype=np.uint8)
+# Former name of read_label_map, still imported by metrics and tools.
+load_label_png = read_label_map

@@ -1,13 +1,12 @@
 """Loading transforms for image-level labels, saliency and pseudo labels."""
-import os.path as osp
 from typing import Optional
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
-from PIL import Image, UnidentifiedImageError
 
-IGNORE_INDEX = 255
+from mmseg_wsss.structures import IGNORE_INDEX
+from mmseg_wsss.utils.io import read_label_map, read_saliency
 
 
 def add_seg_field(results: dict, key: str) -> None:
@@ -16,33 +15,6 @@ def add_seg_field(results: dict, key: str) -> None:
     seg_fields = results.setdefault('seg_fields', [])
     if key not in seg_fields:
         seg_fields.append(key)
-
-
-def read_map(path: str, what: str, mode: Optional[str] = None) -> np.ndarray:
-    """Read a single-channel map, naming the file on any failure.
-
-    Args:
-        path (str): Image file.
-        what (str): What the file holds, for error messages.
-        mode (str, optional): PIL mode to convert to (e.g. ``'L'``); None
-            keeps the stored values (palette indices for a palette PNG).
-
-    Returns:
-        np.ndarray: ``H x W`` array.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{what} not found: {path}')
-    try:
-        with Image.open(path) as img:
-            if mode is not None and img.mode != mode:
-                img = img.convert(mode)
-            arr = np.array(img)
-    except (UnidentifiedImageError, OSError) as e:
-        raise OSError(f'{what} {path} could not be read: {e}') from e
-    if arr.ndim != 2:
-        raise ValueError(f'{what} {path} must be a single-channel image, got '
-                         f'shape {arr.shape}')
-    return arr
 
 
 def check_same_size(arr: np.ndarray, results: dict, path: str,
@@ -80,13 +52,20 @@ class LoadImageLevelLabels(BaseTransform):
     Args:
         num_classes (int, optional): Classes including background. None reads
             ``results['num_classes']`` (set by the WSSS datasets).
+        allow_missing (bool): Pass results without ``img_labels`` through
+            unchanged (no ``gt_img_labels``), as in inference on a new image.
+            Only for test pipelines; training pipelines keep it False so that
+            a sample without labels is an error.
     """
 
-    def __init__(self, num_classes: Optional[int] = None) -> None:
+    def __init__(self,
+                 num_classes: Optional[int] = None,
+                 allow_missing: bool = False) -> None:
         if num_classes is not None and num_classes < 2:
             raise ValueError(f'num_classes must be >= 2 (background and a '
                              f'class), got {num_classes}')
         self.num_classes = num_classes
+        self.allow_missing = allow_missing
 
     def transform(self, results: dict) -> dict:
         """Add ``gt_img_labels``.
@@ -96,9 +75,16 @@ class LoadImageLevelLabels(BaseTransform):
 
         Returns:
             dict: The result dict with ``gt_img_labels``.
+
+        Raises:
+            KeyError: No ``img_labels`` (unless ``allow_missing``), or no
+                ``num_classes``.
+            ValueError: An empty label list or an id outside ``1..C-1``.
         """
         img_path = results.get('img_path')
         if 'img_labels' not in results:
+            if self.allow_missing:
+                return results
             raise KeyError(f'{img_path}: no `img_labels` in the results; use '
                            'a WSSS dataset (e.g. WSSSVOCDataset)')
         num_classes = self.num_classes or results.get('num_classes')
@@ -119,7 +105,8 @@ class LoadImageLevelLabels(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(num_classes={self.num_classes})'
+        return (f'{self.__class__.__name__}(num_classes={self.num_classes}, '
+                f'allow_missing={self.allow_missing})')
 
 
 @TRANSFORMS.register_module()
@@ -128,23 +115,28 @@ class LoadSaliencyMap(BaseTransform):
 
     Reads ``sal_label_path`` (an updated saliency label, set by
     ``WSSSVOCDataset.set_label_dirs``) when present, else ``sal_path`` (the
-    off-the-shelf map). Required keys: ``sal_path``, ``img_shape``. Added
-    keys: ``gt_saliency``
-    (``H x W``; float32 in [0, 1], or uint8 {0, 1} with a threshold), and
-    ``'gt_saliency'`` in ``seg_fields`` so that stock RandomResize,
-    RandomCrop and RandomFlip transform it with the image (nearest
-    interpolation). Load it before any geometric transform.
+    off-the-shelf map), with :func:`~mmseg_wsss.utils.io.read_saliency`
+    (8-bit grey / 255, 16-bit grey / 65535). Required keys: ``sal_path``,
+    ``img_shape``. Added keys: ``gt_saliency`` (``H x W``; float32 in
+    [0, 1], or uint8 {0, 1} with a threshold), and ``'gt_saliency'`` in
+    ``seg_fields`` so that stock RandomResize, RandomCrop and RandomFlip
+    transform it with the image (nearest interpolation). Load it before any
+    geometric transform.
 
     Args:
-        binarize_thr (float, optional): If set, ``value / 255 >= thr`` → 1,
+        binarize_thr (float, optional): If set, saliency ``>= thr`` → 1,
             else 0.
+        backend_args (dict, optional): mmengine file backend arguments.
     """
 
-    def __init__(self, binarize_thr: Optional[float] = None) -> None:
+    def __init__(self,
+                 binarize_thr: Optional[float] = None,
+                 backend_args: Optional[dict] = None) -> None:
         if binarize_thr is not None and not 0 <= binarize_thr <= 1:
             raise ValueError(
                 f'binarize_thr must lie in [0, 1], got {binarize_thr}')
         self.binarize_thr = binarize_thr
+        self.backend_args = backend_args
 
     def transform(self, results: dict) -> dict:
         """Add ``gt_saliency``.
@@ -159,9 +151,8 @@ class LoadSaliencyMap(BaseTransform):
             raise KeyError(f'{results.get("img_path")}: no `sal_path`; the '
                            'dataset needs a `saliency_dir`')
         path = results.get('sal_label_path', results['sal_path'])
-        sal = read_map(path, 'saliency map', mode='L')
+        sal = read_saliency(path, self.backend_args)
         check_same_size(sal, results, path, 'saliency map')
-        sal = sal.astype(np.float32) / 255
         if self.binarize_thr is not None:
             sal = (sal >= self.binarize_thr).astype(np.uint8)
         results['gt_saliency'] = sal
@@ -181,7 +172,13 @@ class LoadPseudoLabel(BaseTransform):
     (uint8 ``H x W``; packed as int64), ``'gt_seg_map'`` in ``seg_fields``,
     ``seg_map_is_pseudo=True``. Refuses to run when a ``gt_seg_map`` was
     already loaded, so that a GT mask can never pass as a pseudo label.
+
+    Args:
+        backend_args (dict, optional): mmengine file backend arguments.
     """
+
+    def __init__(self, backend_args: Optional[dict] = None) -> None:
+        self.backend_args = backend_args
 
     def transform(self, results: dict) -> dict:
         """Add ``gt_seg_map`` from ``pseudo_label_path``.
@@ -203,7 +200,7 @@ class LoadPseudoLabel(BaseTransform):
                 'LoadAnnotations); LoadPseudoLabel would mix it up with the '
                 'pseudo label. Load only one of them.')
         path = results['pseudo_label_path']
-        label = read_map(path, 'pseudo label').astype(np.uint8)
+        label = read_label_map(path, 'pseudo label', self.backend_args)
         check_same_size(label, results, path, 'pseudo label')
         if results.get('num_classes') is not None:
             check_label_values(label, results['num_classes'], path)
