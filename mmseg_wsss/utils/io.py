@@ -66,13 +66,13 @@ def read_image(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
         FileNotFoundError: No such file.
         OSError: The file is not a decodable image.
     """
+    # mmcv converts to RGB only for flag='color': decode BGR, then convert
     img = mmcv.imfrombytes(
         read_bytes(path, 'image', backend_args),
-        flag='color_ignore_orientation',
-        channel_order='rgb')
+        flag='color_ignore_orientation')
     if img is None:
         raise OSError(f'image {path} could not be decoded')
-    return img
+    return mmcv.bgr2rgb(img)
 
 
 def open_pil(path: str,
