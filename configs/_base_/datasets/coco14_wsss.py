@@ -1,85 +1,22 @@
 # MS COCO 2014, 81 classes (background + 80 things), in the layout that
 # tools/dataset_converters/coco2014.py writes: images/{train,val}2014,
-# mask/{train,val}2014, {train,val}.txt, cls_labels.json.
+# mask/{train,val}2014, {train,val}.txt, cls_labels.json. Photos, as VOC:
+# voc12aug_wsss.py's sizes and pipelines.
+_base_ = ['./voc12aug_wsss.py']
 dataset_type = 'WSSSCOCODataset'
 data_root = 'data/coco2014'
-img_scale = (512, 512)
-crop_size = (448, 448)  # classification / CAM stage
-seg_crop_size = (321, 321)  # segmentation stage
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadImageLevelLabels'),
-    dict(
-        type='RandomResize',
-        scale=img_scale,
-        ratio_range=(0.5, 1.5),
-        keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackWSSSInputs')
-]
-train_pseudo_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadPseudoLabel'),
-    dict(type='LoadImageLevelLabels'),
-    dict(
-        type='RandomResize',
-        scale=img_scale,
-        ratio_range=(0.5, 1.5),
-        keep_ratio=True),
-    dict(type='RandomCrop', crop_size=seg_crop_size, cat_max_ratio=1.0),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackWSSSInputs')
-]
-train_full_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
-    dict(type='LoadImageLevelLabels'),
-    dict(
-        type='RandomResize',
-        scale=img_scale,
-        ratio_range=(0.5, 1.5),
-        keep_ratio=True),
-    dict(type='RandomCrop', crop_size=seg_crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackWSSSInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
-    dict(type='LoadImageLevelLabels'),
-    dict(type='PackWSSSInputs')
-]
 train_dataloader = dict(
-    batch_size=16,
-    num_workers=4,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         data_prefix=dict(
             img_path='images/train2014', seg_map_path='mask/train2014'),
-        ann_file='train.txt',
-        img_labels_file='cls_labels.json',
-        pipeline=train_pipeline))
+        ann_file='train.txt'))
 val_dataloader = dict(
-    batch_size=1,
-    num_workers=4,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
         data_prefix=dict(
             img_path='images/val2014', seg_map_path='mask/val2014'),
-        ann_file='val.txt',
-        img_labels_file='cls_labels.json',
-        test_mode=True,
-        pipeline=test_pipeline))
+        ann_file='val.txt'))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
-test_evaluator = val_evaluator

@@ -1,6 +1,6 @@
 # Procedural toy set (mmseg_wsss/datasets/toy.py writes it): VOC layout,
 # 128x128 images, 5 classes. data_root is relative to the repository root.
-dataset_type = 'WSSSVOCDataset'
+_base_ = ['./wsss_voc_layout.py']
 data_root = 'data/toy'
 metainfo = dict(
     classes=('background', 'disc', 'square', 'triangle', 'ring'),
@@ -8,10 +8,9 @@ metainfo = dict(
              [0, 0, 128]])
 crop_size = (112, 112)
 img_scale = (128, 128)
-# Image-level-label training (classifier / CAM stage): no mask is loaded.
-# Resized images can be smaller than the crop: the data preprocessor pads.
+# the layout's train pipelines at these sizes
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='LoadImageLevelLabels'),
     dict(
         type='RandomResize',
@@ -22,9 +21,8 @@ train_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackWSSSInputs')
 ]
-# Segmentation training on pseudo labels (dataset needs pseudo_label_dir).
 train_pseudo_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='LoadPseudoLabel'),
     dict(type='LoadImageLevelLabels'),
     dict(
@@ -36,9 +34,8 @@ train_pseudo_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackWSSSInputs')
 ]
-# Fully supervised upper bound: GT masks, dataset with allow_gt_masks=True.
 train_full_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='LoadAnnotations'),
     dict(type='LoadImageLevelLabels'),
     dict(
@@ -50,42 +47,11 @@ train_full_pipeline = [
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackWSSSInputs')
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
-    dict(type='LoadImageLevelLabels'),
-    dict(type='PackWSSSInputs')
-]
 train_dataloader = dict(
-    batch_size=16,
-    num_workers=2,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
-        type=dataset_type,
-        metainfo=metainfo,
         data_root=data_root,
-        data_prefix=dict(
-            img_path='JPEGImages', seg_map_path='SegmentationClass'),
-        ann_file='ImageSets/Segmentation/train.txt',
-        img_labels_file='cls_labels.json',
+        metainfo=metainfo,
         saliency_dir='SaliencyMaps',
         pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        metainfo=metainfo,
-        data_root=data_root,
-        data_prefix=dict(
-            img_path='JPEGImages', seg_map_path='SegmentationClass'),
-        ann_file='ImageSets/Segmentation/val.txt',
-        img_labels_file='cls_labels.json',
-        test_mode=True,
-        pipeline=test_pipeline))
+val_dataloader = dict(dataset=dict(data_root=data_root, metainfo=metainfo))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
-test_evaluator = val_evaluator
