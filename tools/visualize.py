@@ -5,7 +5,7 @@ Any of the last three panels may be left out. CAMs are ``<id>.npy`` arrays
 image by mmengine's ``Visualizer.draw_featmap`` (jet, stretched to the map's
 min..max). Label maps are drawn on the image by mmseg's
 ``SegLocalVisualizer`` in the VOC palette (255 = white). Images are read
-ignoring their EXIF orientation, as the label maps are stored.
+by ``read_image`` (EXIF orientation ignored, as the label maps are stored).
 
 Example::
 
@@ -18,7 +18,6 @@ import os
 import os.path as osp
 from typing import List, Optional, Sequence
 
-import mmcv
 import numpy as np
 import torch
 from mmengine.structures import PixelData
@@ -28,7 +27,8 @@ from mmseg.structures import SegDataSample
 from mmseg.visualization import SegLocalVisualizer
 from PIL import Image
 
-from mmseg_wsss.utils.io import atomic_save, color_palette, load_label_png
+from mmseg_wsss.utils.io import (atomic_save, color_palette, read_image,
+                                 read_label_map)
 
 
 def _check_size(img: np.ndarray, panel: np.ndarray, what: str) -> None:
@@ -138,22 +138,6 @@ def make_grid(visualizer: SegLocalVisualizer,
     return np.concatenate(panels, axis=1)
 
 
-def read_rgb(path: str) -> np.ndarray:
-    """Read an image file as ``H x W x 3`` uint8 RGB, EXIF ignored.
-
-    Raises:
-        FileNotFoundError: The file does not exist.
-        ValueError: The file is no readable image.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'image not found: {path}')
-    img = mmcv.imread(path, flag='color_ignore_orientation')
-    if img is None:
-        raise ValueError(f'unreadable image: {path}')
-    # mmcv's cv2 backend honours channel_order='rgb' only with flag 'color'
-    return mmcv.bgr2rgb(img)
-
-
 def save_rgb(img: np.ndarray, path: str) -> None:
     """Write an RGB uint8 array as a PNG, atomically."""
     atomic_save(Image.fromarray(img), path)
@@ -205,7 +189,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
     visualizer = label_visualizer(args.alpha)
     written = []
     for img_id in track_iter_progress(_read_ids(args)):
-        img = read_rgb(
+        img = read_image(
             osp.join(args.data_root, args.img_dir, img_id + args.img_suffix))
         cam = label = gt = None
         if args.cam_dir:
@@ -214,9 +198,11 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
                 raise FileNotFoundError(f'CAM not found: {cam_path}')
             cam = np.load(cam_path)
         if args.label_dir:
-            label = load_label_png(osp.join(args.label_dir, img_id + '.png'))
+            label = read_label_map(
+                osp.join(args.label_dir, img_id + '.png'), 'pseudo label')
         if gt_dir:
-            gt = load_label_png(osp.join(gt_dir, img_id + '.png'))
+            gt = read_label_map(
+                osp.join(gt_dir, img_id + '.png'), 'ground truth')
         try:
             grid = make_grid(visualizer, img, cam, label, gt)
         except ValueError as e:

@@ -24,7 +24,7 @@ from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
 from prettytable import PrettyTable
 
-from mmseg_wsss.utils.io import load_label_png
+from mmseg_wsss.utils.io import read_label_map
 
 AREA_KEYS = ('intersect', 'union', 'pred_label', 'label', 'unlabelled')
 
@@ -177,8 +177,9 @@ def label_dir_stats(pred_dir: str,
                                if progress else pairs):
         try:
             total += label_areas(
-                load_label_png(pred_path), load_label_png(gt_path),
-                num_classes, ignore_index)
+                read_label_map(pred_path, 'label map'),
+                read_label_map(gt_path, 'ground truth'), num_classes,
+                ignore_index)
         except ValueError as e:
             raise ValueError(f'{pred_path} vs {gt_path}: {e}') from e
     return total
