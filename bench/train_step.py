@@ -38,7 +38,8 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config, ConfigDict
@@ -90,6 +91,19 @@ def drop_pretrained(cfg):
     return cfg
 
 
+@contextmanager
+def quiet_logs() -> Iterator[None]:
+    """Hide the current MMLogger's records below ERROR: ``init_weights`` and
+    the optimiser constructor log one per parameter (frozen ones warn)."""
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def make_batch(batch_size: int, crop: int, seed: int = 0) -> dict:
     """A dataloader batch of random images and annotations.
 
@@ -139,17 +153,11 @@ class Method:
             model_cfg.data_preprocessor.size = (crop, crop)
         torch.manual_seed(0)
         self.model = MODELS.build(model_cfg)
-        self.model.init_weights()
-        self.model.to(device).train()
-        # the constructor logs every parameter's options at INFO
-        logger = MMLogger.get_current_instance()
-        level = logger.level
-        logger.setLevel(logging.WARNING)
-        try:
+        with quiet_logs():
+            self.model.init_weights()
+            self.model.to(device).train()
             self.optim_wrapper: OptimWrapper = build_optim_wrapper(
                 self.model, ConfigDict(cfg.optim_wrapper))
-        finally:
-            logger.setLevel(level)
         self.device = device
 
     def step(self, batch: dict) -> Tuple[float, float]:
