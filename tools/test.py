@@ -8,6 +8,8 @@ from mmengine.runner import Runner
 
 from mmseg_wsss import compat  # registers mmseg_wsss; CPU workarounds
 
+TRAIN_KEYS = ('train_dataloader', 'train_cfg', 'optim_wrapper',
+              'param_scheduler')
 TTA_REFUSED = (
     '--tta is not supported: test-time augmentation is configured on the '
     'segmentor, one forward per scale with the flipped images batched. Use '
@@ -33,9 +35,8 @@ def parse_args():
         '--show', action='store_true', help='show prediction results')
     parser.add_argument(
         '--show-dir',
-        help='directory where painted images will be saved. '
-        'If specified, it will be automatically saved '
-        'to the work_dir/timestamp/show_dir')
+        help='directory where the painted test images (every one) are '
+        'saved')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
@@ -76,8 +77,10 @@ def trigger_visualization_hook(cfg, args):
     default_hooks = cfg.default_hooks
     if 'visualization' in default_hooks:
         visualization_hook = default_hooks['visualization']
-        # Turn on visualization
+        # Turn on visualization, of every test image (the hook's default
+        # interval paints one in 50)
         visualization_hook['draw'] = True
+        visualization_hook['interval'] = 1
         if args.show:
             visualization_hook['show'] = True
             visualization_hook['wait_time'] = args.wait_time
@@ -114,6 +117,11 @@ def main():
                                 osp.splitext(osp.basename(args.config))[0])
 
     cfg.load_from = args.checkpoint
+    # a test run has no training part: nothing of it is built (the training
+    # set need not exist here, e.g. pseudo labels not yet made, yet the
+    # visualization hook's runner.iter would build it)
+    for key in TRAIN_KEYS:
+        cfg[key] = None
 
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
