@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from mmseg.structures import SegDataSample
 
 from mmseg_wsss.datasets.toy import make_toy_dataset
-from mmseg_wsss.engine import AuxSegNetLabelGenerator
-from mmseg_wsss.models.utils.pseudo_label import fuse_cam_saliency
+from mmseg_wsss.pseudo_labels import AuxSegNetLabelGenerator
+from mmseg_wsss.pseudo_labels import fuse_cam_saliency
 
 K = 4  # foreground classes of the toy set
 IMG_LABELS = torch.tensor([1., 0., 1., 0.])
@@ -57,7 +57,7 @@ def _offshelf(info):
 def test_raw_single_scale_cam_and_offshelf_saliency(toy_info):
     model = StandIn()
     gen = AuxSegNetLabelGenerator(
-        cam_scales=(1.0, ), refine=False, update_saliency=False)
+        scales=(1.0, ), refine=False, update_saliency=False)
     result = _run(gen, model, toy_info)
     assert model.calls == [((32, 32), False)]  # no decode head needed
     cam = F.interpolate(
@@ -83,7 +83,7 @@ def test_refinement_is_one_product_with_the_affinity(toy_info):
     affinity = affinity / affinity.sum(2, keepdim=True)
     model = StandIn(affinity)
     gen = AuxSegNetLabelGenerator(
-        cam_scales=(1.0, ), refine=True, update_saliency=False)
+        scales=(1.0, ), refine=True, update_saliency=False)
     result = _run(gen, model, toy_info)
     cam = model.cam.relu() / (model.cam.relu().amax((2, 3), True) + 1e-5)
     once = torch.bmm(affinity, cam.flatten(2).transpose(1, 2))
@@ -97,7 +97,7 @@ def test_refinement_is_one_product_with_the_affinity(toy_info):
 def test_multiscale_cams_are_minmax_normalised(toy_info):
     model = StandIn()
     gen = AuxSegNetLabelGenerator(
-        cam_scales=(1.0, 0.5, 1.5), refine=False, update_saliency=False)
+        scales=(1.0, 0.5, 1.5), refine=False, update_saliency=False)
     cam = _run(gen, model, toy_info)['cam']
     assert [c[0] for c in model.calls] == [(32, 32), (16, 16), (48, 48)]
     for c in (0, 2):  # present classes
@@ -110,7 +110,7 @@ def test_saliency_update_uses_crf_of_mean(toy_info):
     pytest.importorskip('pydensecrf')
     from mmseg_wsss.utils.crf import saliency_crf
     model = StandIn()
-    gen = AuxSegNetLabelGenerator(cam_scales=(1.0, ), refine=True,
+    gen = AuxSegNetLabelGenerator(scales=(1.0, ), refine=True,
                                   update_saliency=True)
     result = _run(gen, model, toy_info)
     img = mmcv.imread(toy_info['img_path'], channel_order='rgb')
@@ -142,5 +142,5 @@ def test_refine_without_affinity_is_an_error(toy_info):
 def test_rejects_bad_options():
     with pytest.raises(ValueError, match='sal_update_ref'):
         AuxSegNetLabelGenerator(sal_update_ref='latest')
-    with pytest.raises(ValueError, match='cam_scales'):
-        AuxSegNetLabelGenerator(cam_scales=())
+    with pytest.raises(ValueError, match="scales"):
+        AuxSegNetLabelGenerator(scales=())

@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from mmseg_wsss.models.utils.pseudo_label import (cam_saliency_seeds,
-                                                  cam_to_label,
-                                                  fuse_cam_saliency)
+from mmseg_wsss.pseudo_labels import (LABEL_RULES, cam_saliency_seeds,
+                                      cam_to_label, fuse_cam_saliency)
 
 
 def test_cam_to_label():
@@ -56,3 +55,9 @@ def test_cian_seeds_rule():
         [[1, 0, 255, 255, 1]]
     with pytest.raises(ValueError, match='overlap'):
         cam_saliency_seeds(cam, sal, overlap='first')
+
+
+def test_rules_are_registered_by_name():
+    assert LABEL_RULES.get('threshold') is cam_to_label
+    assert LABEL_RULES.get('auxsegnet') is fuse_cam_saliency
+    assert LABEL_RULES.get('cian') is cam_saliency_seeds

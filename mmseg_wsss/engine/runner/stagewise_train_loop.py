@@ -12,6 +12,7 @@ from mmseg.registry import DATA_SAMPLERS, LOOPS
 from torch.utils.data import DataLoader, Sampler
 
 
+@DATA_SAMPLERS.register_module()
 class SkipSampler(Sampler):
     """A sampler without its first ``num_skipped`` indices.
 
@@ -19,12 +20,19 @@ class SkipSampler(Sampler):
     image of them is loaded.
 
     Args:
-        sampler (Sampler): The wrapped sampler.
+        dataset (Dataset): The sampled dataset.
+        sampler (dict): The wrapped sampler's config.
         num_skipped (int): Indices to drop.
+        seed (int, optional): Seed of the wrapped sampler.
     """
 
-    def __init__(self, sampler: Sampler, num_skipped: int):
-        self.sampler = sampler
+    def __init__(self,
+                 dataset,
+                 sampler: dict,
+                 num_skipped: int = 0,
+                 seed: Optional[int] = None):
+        self.sampler = DATA_SAMPLERS.build(
+            sampler, default_args=dict(dataset=dataset, seed=seed))
         self.num_skipped = num_skipped
 
     def __iter__(self) -> Iterator[int]:
@@ -150,18 +158,15 @@ class StagewiseTrainLoop(IterBasedTrainLoop):
     def _stage_dataloader(self, stage: int, skipped_iters: int) -> DataLoader:
         """The stage's dataloader over the (relabelled) training dataset,
         without its first ``skipped_iters`` batches."""
-        cfg = copy.copy(self.dataloader_cfg)
-        dataset = self.dataloader.dataset
+        cfg = dict(self.dataloader_cfg)
         seed = self.runner.seed + stage
         diff_rank_seed = self.runner.cfg.get('randomness', {}).get(
             'diff_rank_seed', False)
-        sampler = DATA_SAMPLERS.build(
-            cfg['sampler'],
-            default_args=dict(
-                dataset=dataset, seed=None if diff_rank_seed else seed))
-        if skipped_iters:
-            sampler = SkipSampler(sampler, skipped_iters * cfg['batch_size'])
-        cfg.update(dataset=dataset, sampler=sampler)
+        cfg['dataset'] = self.dataloader.dataset
+        cfg['sampler'] = dict(
+            type='SkipSampler',
+            sampler=cfg['sampler'],
+            num_skipped=skipped_iters * cfg['batch_size'])
         return self.runner.build_dataloader(
             cfg, seed=seed, diff_rank_seed=diff_rank_seed)
 

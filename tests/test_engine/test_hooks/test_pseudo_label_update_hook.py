@@ -1,16 +1,19 @@
 """PseudoLabelUpdateHook through the stock Runner on a tiny toy set."""
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
 import torch
 from mmengine.evaluator import BaseMetric
+from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from mmseg.registry import METRICS
 
+from mmseg_wsss.datasets import WSSSVOCDataset
 from mmseg_wsss.datasets.toy import make_toy_dataset
-from mmseg_wsss.utils.io import load_label_png
+from mmseg_wsss.utils.io import load_label_png, save_label_png
 
 from ..auxsegnet_toy import tiny_auxsegnet_cfg
 
@@ -43,14 +46,15 @@ def test_two_stages_write_and_switch_labels(two_stage_run, toy_root):
     for stage in (0, 1):
         assert sorted(p.stem for p in (out / f'stage_{stage}').glob('*.png')
                       ) == sorted(ids)
-        assert json.load(open(out / f'stage_{stage}' / 'meta.json'))[
-            'stage'] == stage
+        meta = json.load(open(out / f'stage_{stage}' / 'meta.json'))
+        assert meta['complete'] and meta['info']['stage'] == stage
     # stage 0 fuses with the off-the-shelf saliency; stage 1 updates it
     assert not (out / 'stage_0' / 'saliency').exists()
     assert sorted(p.stem for p in (out / 'stage_1' / 'saliency').glob('*.png')
                   ) == sorted(ids)
     meta = json.load(open(out / 'stage_1' / 'meta.json'))
-    assert meta['iteration'] == 2 and meta['generator']['refine']
+    assert meta['info']['iteration'] == 2
+    assert meta['identity']['generator']['refine']
     labels = {
         s: [load_label_png(str(out / f'stage_{s}' / f'{i}.png')) for i in ids]
         for s in (0, 1)
@@ -63,6 +67,10 @@ def test_two_stages_write_and_switch_labels(two_stage_run, toy_root):
     info = dataset.get_data_info(0)
     assert info['sal_label_path'] == str(out / 'stage_1' / 'saliency' /
                                          f"{info['img_id']}.png")
+    # so does the labelling dataset (sal_update_ref='previous' reads it)
+    hook = runner.hooks[-1]
+    assert hook.label_dataset.get_data_info(0)['sal_label_path'] == \
+        info['sal_label_path']
     sample = dataset[0]['data_samples']
     # the training crop is random; its labels must be values of stage 1's map
     values = set(np.unique(sample.gt_sem_seg.data.numpy())) - {255}
@@ -87,14 +95,17 @@ def test_resume_at_boundary_regenerates_only_missing(two_stage_run, toy_root,
     kept.write_bytes(kept.read_bytes())
     stamp = kept.stat().st_mtime_ns
     removed.unlink()
-    (stage_1 / 'meta.json').unlink()
+    meta = json.load(open(stage_1 / 'meta.json'))
+    meta['complete'] = False  # as left by an interrupted labelling
+    json.dump(meta, open(stage_1 / 'meta.json', 'w'))
     cfg = tiny_auxsegnet_cfg(toy_root, work_dir)
     cfg.load_from = str(work_dir / 'iter_2.pth')  # the stage boundary
     cfg.resume = True
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.iter == 4
-    assert removed.exists() and (stage_1 / 'meta.json').exists()
+    assert removed.exists()
+    assert json.load(open(stage_1 / 'meta.json'))['complete']
     assert kept.stat().st_mtime_ns == stamp
     assert not list(stage_1.rglob('.tmp_*'))
 
@@ -117,6 +128,83 @@ def test_persistent_workers_refused(toy_root, tmp_path):
         Runner.from_cfg(cfg).train()
 
 
+def test_needs_the_stagewise_loop(toy_root, tmp_path):
+    cfg = tiny_auxsegnet_cfg(toy_root, tmp_path)
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2)
+    with pytest.raises(TypeError, match='StagewiseTrainLoop'):
+        Runner.from_cfg(cfg).train()
+
+
+def test_old_run_labels_are_not_reused(two_stage_run, toy_root, tmp_path):
+    """A fresh run in an old work dir relabels: its model differs."""
+    _, work_dir = two_stage_run
+    new_dir = tmp_path / 'run'
+    shutil.copytree(work_dir / 'pseudo_labels', new_dir / 'pseudo_labels')
+    stage_0 = new_dir / 'pseudo_labels' / 'auxsegnet_plus' / 'stage_0'
+    old = json.load(open(stage_0 / 'meta.json'))
+    blank = np.full_like(load_label_png(str(next(stage_0.glob('*.png')))),
+                         255)
+    for png in stage_0.glob('*.png'):  # mark the old run's labels
+        save_label_png(blank, str(png))
+    cfg = tiny_auxsegnet_cfg(toy_root, new_dir, num_stages=1)
+    cfg.randomness = dict(seed=123)  # another initialisation
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    new = json.load(open(stage_0 / 'meta.json'))
+    assert new['identity']['model'] != old['identity']['model']
+    assert any((load_label_png(str(p)) != 255).any()
+               for p in stage_0.glob('*.png'))
+    log = open(next(new_dir.glob('*/*.log'))).read()
+    assert 'relabelling' in log and 'model:' in log
+
+
+class RecordBatches(Hook):
+    """Image ids of every training batch, and dataset reads."""
+
+    def __init__(self):
+        self.batches = {}
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self.batches[runner.iter] = [
+            s.metainfo['img_path'] for s in data_batch['data_samples']
+        ]
+
+
+def _recorded_run(cfg):
+    runner = Runner.from_cfg(cfg)
+    recorder = RecordBatches()
+    runner.register_hook(recorder)
+    return runner, recorder
+
+
+def test_resume_inside_stage_keeps_data_order_without_replay(
+        toy_root, tmp_path, monkeypatch):
+    cfg = tiny_auxsegnet_cfg(toy_root, tmp_path, stage_iters=3, num_stages=2)
+    cfg.default_hooks.checkpoint.update(interval=1, max_keep_ckpts=-1)
+    cfg.randomness = dict(seed=7)
+    runner, full = _recorded_run(cfg)
+    runner.train()
+    reads = []
+    original = WSSSVOCDataset.prepare_data
+
+    def counting(self, idx):
+        reads.append(self)
+        return original(self, idx)
+
+    monkeypatch.setattr(WSSSVOCDataset, 'prepare_data', counting)
+    cfg = tiny_auxsegnet_cfg(toy_root, tmp_path, stage_iters=3, num_stages=2)
+    cfg.default_hooks.checkpoint.update(interval=1, max_keep_ckpts=-1)
+    cfg.randomness = dict(seed=7)
+    cfg.load_from = str(tmp_path / 'iter_4.pth')  # inside stage 1
+    cfg.resume = True
+    runner, resumed = _recorded_run(cfg)
+    runner.train()
+    assert sorted(resumed.batches) == [4, 5]
+    assert resumed.batches == {k: full.batches[k] for k in (4, 5)}
+    train_reads = [r for r in reads if r is runner.train_dataloader.dataset]
+    assert len(train_reads) == 2 * 2  # two batches of two, nothing skipped
+
+
 @METRICS.register_module(force=True)
 class ConstantMetric(BaseMetric):
     """A validation score that never improves."""
@@ -129,27 +217,22 @@ class ConstantMetric(BaseMetric):
 
 
 def test_early_stop_ends_stages_and_restarts_schedule(toy_root, tmp_path):
+    """mmengine's EarlyStoppingHook ends a stage, not the run."""
     cfg = tiny_auxsegnet_cfg(toy_root, tmp_path, stage_iters=5)
     cfg.train_cfg.val_interval = 1
     cfg.val_evaluator = dict(type='ConstantMetric')
-    cfg.custom_hooks[0].update(early_stop_patience=2, early_stop_metric='score')
+    cfg.custom_hooks.append(
+        dict(type='EarlyStoppingHook', monitor='score', rule='greater',
+             patience=2, min_delta=0.1))
     runner = Runner.from_cfg(cfg)
     runner.train()
     # each stage: best at its first validation, two without gain, then stop
-    assert runner.iter == 10
+    assert runner.iter == 8
     lrs = runner.message_hub.get_scalar('train/lr').data[0]
     assert len(lrs) == 6  # iterations 0-2 and 5-7 ran
     np.testing.assert_allclose(lrs[3], lrs[0])  # stage 1 restarts the poly
     assert lrs[2] < lrs[1] < lrs[0]
     stage_1 = tmp_path / 'pseudo_labels' / 'auxsegnet_plus' / 'stage_1'
-    assert json.load(open(stage_1 / 'meta.json'))['iteration'] == 5
+    assert json.load(open(stage_1 / 'meta.json'))['info']['iteration'] == 5
     assert torch.load(tmp_path / 'iter_5.pth', weights_only=False)['meta'][
         'iter'] == 5
-
-
-def test_early_stop_needs_its_metric(toy_root, tmp_path):
-    cfg = tiny_auxsegnet_cfg(toy_root, tmp_path)
-    cfg.train_cfg.val_interval = 1
-    cfg.custom_hooks[0].update(early_stop_patience=1, early_stop_metric='acc')
-    with pytest.raises(KeyError, match="'acc' is not among"):
-        Runner.from_cfg(cfg).train()
