@@ -54,7 +54,9 @@ def _auxsegnet_cfg(**head) -> ConfigDict:
         dilations=(1, 2),
         post_dilation=3,
         dropout_ratio=0.,
-        loss_decode=dict(type='CrossEntropyLoss', avg_non_ignore=True))
+        loss_decode=dict(
+            type='CrossEntropyLoss', avg_non_ignore=True,
+            loss_name='loss_seg'))
     decode_head.update(head)
     return ConfigDict(
         type='AuxSegNet',

@@ -48,7 +48,9 @@ def _cfg(backbone=TINY_BACKBONE,
         dilations=(1, 2),
         post_dilation=3,
         dropout_ratio=0.,
-        loss_decode=dict(type='CrossEntropyLoss', avg_non_ignore=True))
+        loss_decode=dict(
+            type='CrossEntropyLoss', avg_non_ignore=True,
+            loss_name='loss_seg'))
     decode_head.update(head)
     cfg = dict(
         type='AuxSegNet',
