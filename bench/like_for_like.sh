@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The like-for-like rows of docs/benchmarks.md (consolidation issue): the CAM
+# baseline with a fixed seed, its segmenter over 3 seeds (run-to-run
+# spread), the same segmenter under AuxSegNet's optimiser (plain SGD), and
+# AuxSegNet's control (its model, one 800-iteration stage on fixed
+# labels(0)) and the multi-task ablation row. Logs, wall times and peak
+# memory go to $OUT (default work_dirs/bench); finished steps are skipped on
+# a re-run. About 3.5 h on 2 CPU cores.
+# Usage: bash bench/like_for_like.sh [step ...] (default: all, in order:
+# cls labels seg plain_sgd aux_labels0 control multi_task)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
+PY=${PY:-.venv/bin/python}
+OUT=${OUT:-work_dirs/bench}
+SEEDS=${SEEDS:-0 1 2}
+CLS=configs/cam_baseline/cam_efficientnet-lite0_800it_synthvoc-224.py
+SEG=configs/cam_baseline/largefov_efficientnet-lite0_800it_synthvoc-224_pseudo.py
+SGD0=configs/cam_baseline/largefov_efficientnet-lite0_800it_synthvoc-224_pseudo_plain-sgd.py
+AUX=configs/auxsegnet/auxsegnet_efficientnet-lite0_4x200it_synthvoc-224.py
+CONTROL=configs/auxsegnet/auxsegnet_efficientnet-lite0_1x800it_synthvoc-224_fixed-labels.py
+MULTI=configs/auxsegnet_plus/ablations/multi-task_1x200it_synthvoc-224.py
+LABELS=$OUT/cam_cls/pseudo_labels/cam/stage_0
+AUX_CLS=$OUT/auxsegnet_cls/iter_800.pth
+AUX_LABELS=$OUT/auxsegnet/pseudo_labels/auxsegnet/stage_0
+STEPS=${*:-cls labels seg plain_sgd aux_labels0 control multi_task}
+mkdir -p "$OUT"
+
+step() {  # step NAME CMD...: run unless done, log, record wall time and RSS
+  local name=$1; shift
+  if grep -qx "$name" "$OUT/done.txt" 2>/dev/null; then
+    echo "== $name: done before, skipped"; return; fi
+  echo "== $name: $*" | tee -a "$OUT/steps.txt"
+  /usr/bin/time -f "$name wall_s=%e max_rss_kb=%M" -a -o "$OUT/times.txt" \
+    "$@" > "$OUT/$name.log" 2>&1
+  echo "$name" >> "$OUT/done.txt"
+  tail -1 "$OUT/times.txt"
+}
+
+for s in $STEPS; do case $s in
+cls) step cls_train $PY tools/train.py $CLS --work-dir $OUT/cam_cls \
+       --cfg-options randomness.seed=0 ;;
+labels) step pseudo_labels $PY tools/make_pseudo_labels.py $CLS \
+       $OUT/cam_cls/iter_800.pth --out-dir $LABELS ;;
+seg) for seed in $SEEDS; do
+       step seg_pseudo_seed$seed $PY tools/train.py $SEG \
+         --work-dir $OUT/seg_pseudo_seed$seed --cfg-options \
+         randomness.seed=$seed train_dataloader.dataset.pseudo_label_dir=$LABELS
+     done ;;
+plain_sgd) step seg_plain_sgd $PY tools/train.py $SGD0 \
+       --work-dir $OUT/seg_plain_sgd --cfg-options randomness.seed=0 \
+       train_dataloader.dataset.pseudo_label_dir=$LABELS ;;
+aux_labels0)
+     mkdir -p $OUT/auxsegnet_cls
+     test -f $AUX_CLS || $PY tools/model_converters/cam_classifier_to_auxsegnet.py \
+       $OUT/cam_cls/iter_800.pth $AUX_CLS
+     step aux_labels0 $PY tools/make_pseudo_labels.py $AUX $AUX_CLS \
+       --out-dir $AUX_LABELS --cfg-options label_generator.refine=False \
+       label_generator.update_saliency=False ;;
+control) step aux_control $PY tools/train.py $CONTROL \
+       --work-dir $OUT/auxsegnet_control --cfg-options randomness.seed=0 \
+       load_from=$AUX_CLS train_dataloader.dataset.pseudo_label_dir=$AUX_LABELS ;;
+multi_task) step ablation_multi-task $PY tools/train.py $MULTI \
+       --work-dir $OUT/ablations/multi-task --cfg-options randomness.seed=0 \
+       load_from=$AUX_CLS train_dataloader.dataset.pseudo_label_dir=$AUX_LABELS ;;
+*) echo "unknown step $s" >&2; exit 2 ;;
+esac; done
+grep -H -o "mIoU: [0-9.]*" $OUT/*.log | sed 's/^/val /' || true
