@@ -8,6 +8,9 @@ from mmengine.runner import Runner
 
 from mmseg_wsss import compat  # registers mmseg_wsss; CPU workarounds
 
+from mmseg.models.segmentors import EncoderDecoder
+from mmseg.registry import MODELS
+
 TRAIN_KEYS = ('train_dataloader', 'train_cfg', 'optim_wrapper',
               'param_scheduler')
 TTA_REFUSED = (
@@ -15,6 +18,21 @@ TTA_REFUSED = (
     'segmentor, one forward per scale with the flipped images batched. Use '
     '--cfg-options model.test_cfg.scales="(0.5,1.0,1.5)" '
     'model.test_cfg.flip=True (and model.test_cfg.crf=... for a CRF)')
+
+TEST_TIME_KEYS = ('scales', 'flip', 'crf')
+
+
+def check_test_time_keys(cfg: Config) -> None:
+    """Refuse test-time keys in ``model.test_cfg`` that the segmentor
+    ignores (one whose ``predict`` is the stock ``EncoderDecoder``'s)."""
+    keys = [k for k in TEST_TIME_KEYS if k in cfg.model.get('test_cfg', {})]
+    model_cls = MODELS.get(cfg.model.type)
+    if keys and model_cls is not None and \
+            model_cls.predict is EncoderDecoder.predict:
+        raise ValueError(
+            f'model.test_cfg sets {keys}, which {cfg.model.type} ignores: '
+            'only segmentors with test-time options (e.g. AuxSegNet, '
+            'CAMClassifier) read them')
 
 
 # TODO: support fuse_conv_bn, visualization, and format_only
@@ -106,6 +124,7 @@ def main():
     compat.setup_cpu_distributed(cfg, args.launcher)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    check_test_time_keys(cfg)
 
     # work_dir is determined in this priority: CLI > segment in file > filename
     if args.work_dir is not None:

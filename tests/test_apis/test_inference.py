@@ -159,3 +159,15 @@ def test_tools_test_tta_refused_with_the_test_cfg_keys(
     err = capsys.readouterr().err
     assert 'model.test_cfg.scales=' in err
     assert 'model.test_cfg.flip=True' in err
+
+
+def test_tools_test_refuses_test_time_keys_the_model_ignores(tools_test):
+    largefov = _config(METHOD_CONFIGS[1][0], {})
+    assert largefov.model.type == 'EncoderDecoder'  # stock predict
+    largefov.merge_from_dict({'model.test_cfg.flip': True})
+    with pytest.raises(ValueError, match=r"\['flip'\].*EncoderDecoder"):
+        tools_test.check_test_time_keys(largefov)
+    auxsegnet = _config(METHOD_CONFIGS[2][0], {})
+    auxsegnet.merge_from_dict({'model.test_cfg.flip': True})
+    tools_test.check_test_time_keys(auxsegnet)  # AuxSegNet reads them
+
