@@ -23,9 +23,11 @@ from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
+from mmengine import list_from_file
 from PIL import Image
 
-from mmseg_wsss.utils.io import VOC_PALETTE, atomic_save, save_label_png
+from mmseg_wsss.utils.io import (VOC_PALETTE, atomic_save, atomic_write,
+                                 save_label_png)
 
 TOY_CLASSES = ('background', 'disc', 'square', 'triangle', 'ring')
 TOY_PALETTE = [list(map(int, c)) for c in VOC_PALETTE[:len(TOY_CLASSES)]]
@@ -241,8 +243,7 @@ def load_toy_meta(out_dir: str) -> Optional[dict]:
                               f'{split}.txt')
         if not osp.isfile(split_file):
             return None
-        with open(split_file) as f:
-            ids = f.read().split()
+        ids = list_from_file(split_file)
         if len(ids) != meta.get(f'num_{split}'):
             return None
         for img_id in ids:
@@ -312,19 +313,20 @@ def make_toy_dataset(out_dir: str,
                 sub: osp.join(out_dir, sub, f'{img_id}.{ext}')
                 for sub, ext in _FILES.items()
             }
-            Image.fromarray(img).save(path['JPEGImages'], quality=95)
+            with atomic_write(path['JPEGImages']) as f:
+                Image.fromarray(img).save(f, format='JPEG', quality=95)
             save_label_png(label, path['SegmentationClass'])
             atomic_save(Image.fromarray(sal), path['SaliencyMaps'])
             fg = np.unique(label)
             img_labels[img_id] = [int(c) for c in fg if 0 < c < 255]
         split_files[split] = osp.join(split_dir, f'{split}.txt')
-        with open(split_files[split], 'w') as f:
+        with atomic_write(split_files[split], 'w') as f:
             f.writelines(f'{img_id}\n' for img_id in ids)
 
     cls_labels = osp.join(out_dir, 'cls_labels.json')
-    with open(cls_labels, 'w') as f:
+    with atomic_write(cls_labels, 'w') as f:
         json.dump(img_labels, f)
-    with open(meta_path, 'w') as f:
+    with atomic_write(meta_path, 'w') as f:
         json.dump(
             dict(
                 num_train=num_train,

@@ -9,7 +9,7 @@ from PIL import Image
 
 from mmseg_wsss.datasets.toy import (TOY_CLASSES, TOY_PALETTE, load_toy_meta,
                                      make_toy_dataset)
-from mmseg_wsss.utils.io import VOC_PALETTE, load_label_png
+from mmseg_wsss.utils.io import VOC_PALETTE, read_label_map
 
 TOOLS = osp.join(
     osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters')
@@ -59,7 +59,7 @@ def test_labels_match_masks(toy):
     with open(toy['cls_labels']) as f:
         labels = json.load(f)
     for img_id, fg in labels.items():
-        seg = load_label_png(
+        seg = read_label_map(
             osp.join(root, 'SegmentationClass', f'{img_id}.png'))
         values = set(np.unique(seg).tolist())
         assert values <= {0, 1, 2, 3, 4, 255}
@@ -73,7 +73,7 @@ def test_images_are_not_flat(toy):
     img = np.array(
         Image.open(
             osp.join(toy['data_root'], 'JPEGImages', 'train_00000.jpg')))
-    seg = load_label_png(
+    seg = read_label_map(
         osp.join(toy['data_root'], 'SegmentationClass', 'train_00000.png'))
     assert img[seg == 0].std(axis=0).min() > 5
 
@@ -81,7 +81,7 @@ def test_images_are_not_flat(toy):
 def test_saliency_correlates_with_masks(toy):
     root = toy['data_root']
     for img_id in read_ids(root, 'train') + read_ids(root, 'val'):
-        seg = load_label_png(
+        seg = read_label_map(
             osp.join(root, 'SegmentationClass', f'{img_id}.png'))
         sal = np.array(
             Image.open(osp.join(root, 'SaliencyMaps', f'{img_id}.png')),

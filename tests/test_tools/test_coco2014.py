@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmseg_wsss.utils.io import load_label_png
+from mmseg_wsss.utils.io import read_label_map
 
 TOOLS = osp.join(
     osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters')
@@ -139,7 +139,7 @@ def test_convert(coco2014, coco_root, tmp_path):
     img = out / 'images' / 'train2014' / f'{id1}.jpg'
     assert img.is_file() and not img.is_symlink()
 
-    mask1 = load_label_png(str(out / 'mask' / 'train2014' / f'{id1}.png'))
+    mask1 = read_label_map(str(out / 'mask' / 'train2014' / f'{id1}.png'))
     assert mask1.shape == (20, 30)
     assert set(np.unique(mask1).tolist()) == {0, 2, 3, 255}
     assert mask1[7, 7] == 3  # the small toothbrush (id 90 -> 3) on top
@@ -148,7 +148,7 @@ def test_convert(coco2014, coco_root, tmp_path):
     assert (mask1[:, 22:28] == 255).all()  # crowd person region: ignore
     assert (mask1[:, 28:] == 0).all() and mask1[17, 5] == 0
 
-    mask2 = load_label_png(str(out / 'mask' / 'train2014' / f'{id2}.png'))
+    mask2 = read_label_map(str(out / 'mask' / 'train2014' / f'{id2}.png'))
     assert mask2[2, 2] == 1 and mask2[12, 12] == 1 and mask2[7, 7] == 0
 
     with open(out / 'cls_labels.json') as f:

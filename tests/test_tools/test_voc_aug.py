@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from scipy.io import savemat
 
-from mmseg_wsss.utils.io import load_label_png, save_label_png
+from mmseg_wsss.utils.io import read_label_map, save_label_png
 
 TOOLS = osp.join(
     osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters')
@@ -81,12 +81,12 @@ def test_convert(voc_aug, fixture):
     with Image.open(aug_dir / 'c.png') as img:
         assert img.mode == 'P'
     # SBD-only id: the .mat mask; VOC ids: VOC's annotation wins
-    c = load_label_png(str(aug_dir / 'c.png'))
+    c = read_label_map(str(aug_dir / 'c.png'))
     assert c.dtype == np.uint8
     assert np.array_equal(c, fixture['sbd_c'].astype(np.uint8))
     for img_id, label in fixture['voc'].items():
         assert np.array_equal(
-            load_label_png(str(aug_dir / f'{img_id}.png')), label)
+            read_label_map(str(aug_dir / f'{img_id}.png')), label)
 
     split_dir = voc_root / 'ImageSets' / 'Segmentation'
     assert (split_dir / 'train_aug.txt').read_text().split() == ['a', 'c']

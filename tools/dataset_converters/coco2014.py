@@ -36,14 +36,13 @@ from mmengine.logging import print_log
 from mmengine.utils import (mkdir_or_exist, track_parallel_progress,
                             track_progress)
 
-from mmseg_wsss.utils.io import save_label_png
+from mmseg_wsss.structures import IGNORE_INDEX
+from mmseg_wsss.utils.io import atomic_write, save_label_png
 
 try:
     from pycocotools import mask as mask_utils
 except ImportError:
     mask_utils = None
-
-IGNORE_INDEX = 255
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -246,7 +245,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, List[int]]:
         ids = [stem for stem, classes in results if classes]
         no_fg = [stem for stem, classes in results if not classes]
         labels.update((stem, classes) for stem, classes in results if classes)
-        with open(osp.join(args.out_dir, f'{split}.txt'), 'w') as f:
+        with atomic_write(osp.join(args.out_dir, f'{split}.txt'), 'w') as f:
             f.writelines(f'{img_id}\n' for img_id in ids)
         if unannotated or no_fg:
             print_log(
@@ -262,7 +261,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, List[int]]:
     if osp.isfile(labels_file):
         with open(labels_file) as f:
             labels = {**json.load(f), **labels}
-    with open(labels_file, 'w') as f:
+    with atomic_write(labels_file, 'w') as f:
         json.dump(dict(sorted(labels.items())), f)
     return labels
 

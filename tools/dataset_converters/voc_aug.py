@@ -23,12 +23,13 @@ from functools import partial
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
+from mmengine import list_from_file
 from mmengine.logging import print_log
 from mmengine.utils import (mkdir_or_exist, scandir, track_parallel_progress,
                             track_progress)
 from scipy.io import loadmat
 
-from mmseg_wsss.utils.io import load_label_png, save_label_png
+from mmseg_wsss.utils.io import atomic_write, read_label_map, save_label_png
 
 NUM_CLASSES = 21
 AUG_LEN = 10582
@@ -101,22 +102,22 @@ def copy_voc_png(png_file: str, in_dir: str,
         tuple: the image id and its foreground classes.
     """
     path = osp.join(in_dir, png_file)
-    label = check_label(load_label_png(path), path)
+    label = check_label(read_label_map(path, 'VOC mask'), path)
     img_id = osp.splitext(png_file)[0]
     save_label_png(label, osp.join(out_dir, f'{img_id}.png'))
     return img_id, fg_classes(label)
 
 
 def read_ids(path: str) -> List[str]:
-    """Ids listed one a line in ``path``."""
+    """Ids listed one a line in ``path`` (blank lines skipped)."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'split file not found: {path}')
-    with open(path) as f:
-        return [line.strip() for line in f if line.strip()]
+    return [line.strip() for line in list_from_file(path) if line.strip()]
 
 
 def write_ids(ids: Sequence[str], path: str) -> None:
-    with open(path, 'w') as f:
+    """Write ``ids`` one a line, atomically."""
+    with atomic_write(path, 'w') as f:
         f.writelines(f'{img_id}\n' for img_id in ids)
 
 
@@ -188,7 +189,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
             logger='current',
             level=logging.WARNING)
     labels = dict(sorted(labels.items()))
-    with open(osp.join(voc_root, 'cls_labels.json'), 'w') as f:
+    with atomic_write(osp.join(voc_root, 'cls_labels.json'), 'w') as f:
         json.dump(labels, f)
     print_log(
         f'{len(train_aug)} train_aug ids, {len(aug)} aug ids, labels for '

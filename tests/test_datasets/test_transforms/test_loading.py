@@ -8,7 +8,7 @@ from PIL import Image
 
 from mmseg_wsss.datasets.transforms import (LoadImageLevelLabels,
                                             LoadPseudoLabel, LoadSaliencyMap)
-from mmseg_wsss.utils.io import save_label_png
+from mmseg_wsss.utils.io import read_saliency, save_label_png
 
 
 def test_image_level_labels_multi_hot():
@@ -38,6 +38,19 @@ def test_image_level_labels_needs_labels_and_classes():
         LoadImageLevelLabels(num_classes=21)(dict(img_path='a.jpg'))
 
 
+def test_image_level_labels_allow_missing():
+    """A bare image (inference) passes a test pipeline's loader unchanged;
+    the default (training) still refuses it."""
+    results = dict(img_path='new.jpg')
+    assert LoadImageLevelLabels(allow_missing=True)(dict(results)) == results
+    with pytest.raises(KeyError, match=r'new\.jpg.*img_labels'):
+        LoadImageLevelLabels()(dict(results))
+    # labels present: converted as usual
+    out = LoadImageLevelLabels(allow_missing=True)(
+        dict(img_labels=[2], num_classes=4))
+    np.testing.assert_array_equal(out['gt_img_labels'], [0, 1, 0])
+
+
 def write_grey(path, arr):
     Image.fromarray(arr).save(path)
     return str(path)
@@ -58,6 +71,23 @@ def test_saliency_float_and_binarized(tmp_path):
         LoadSaliencyMap(binarize_thr=1.5)
 
 
+def test_saliency_16_bit_as_read_saliency(tmp_path):
+    """A 16-bit grey map at 30/255 of full scale reads as 30/255 (not
+    clipped to 1), identically in the transform and in read_saliency."""
+    path = str(tmp_path / 's16.png')
+    sal16 = np.full((3, 4), 30 * 257, np.uint16)
+    sal16[0, 0] = 65535
+    Image.fromarray(sal16).save(path)
+    out = LoadSaliencyMap()(dict(sal_path=path, img_shape=(3, 4)))
+    assert out['gt_saliency'].dtype == np.float32
+    np.testing.assert_allclose(out['gt_saliency'][1:], 30 / 255, atol=1e-6)
+    assert out['gt_saliency'][0, 0] == 1
+    np.testing.assert_array_equal(out['gt_saliency'], read_saliency(path))
+    binary = LoadSaliencyMap(binarize_thr=0.5)(
+        dict(sal_path=path, img_shape=(3, 4)))['gt_saliency']
+    assert binary.sum() == 1 and binary[0, 0] == 1
+
+
 def test_saliency_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match=r'nope\.png'):
         LoadSaliencyMap()(dict(sal_path=str(tmp_path / 'nope.png')))
@@ -71,6 +101,10 @@ def test_saliency_errors(tmp_path):
             dict(sal_path=path, img_path='a.jpg', img_shape=(4, 4)))
     with pytest.raises(KeyError, match='saliency_dir'):
         LoadSaliencyMap()(dict(img_path='a.jpg'))
+    Image.fromarray(np.zeros((4, 4), np.uint8)).convert('P').save(
+        tmp_path / 'p.png')
+    with pytest.raises(ValueError, match=r"p\.png.*mode 'P'"):
+        LoadSaliencyMap()(dict(sal_path=str(tmp_path / 'p.png')))
 
 
 @pytest.mark.parametrize('seed', range(3))
@@ -80,7 +114,7 @@ def test_saliency_follows_geometric_transforms(tmp_path, seed):
     rng = np.random.default_rng(seed)
     img_path = str(tmp_path / 'img.jpg')
     Image.fromarray(rng.integers(0, 256, (40, 48, 3), np.uint8)).save(img_path)
-    decoded = mmcv.imread(img_path)  # as LoadImageFromFile reads it
+    decoded = mmcv.imread(img_path)  # as LoadImageFromFile reads it (BGR)
     sal_path = write_grey(tmp_path / 'sal.png', decoded[..., 0])
     pipeline = Compose([
         dict(type='LoadImageFromFile'),
