@@ -26,6 +26,7 @@ import numpy as np
 from mmengine import list_from_file
 from PIL import Image
 
+from mmseg_wsss.structures import IGNORE_INDEX
 from mmseg_wsss.utils.io import (VOC_PALETTE, atomic_save, atomic_write,
                                  save_label_png)
 
@@ -222,7 +223,7 @@ def _make_sample(
     img = np.clip(np.round(img), 0, 255).astype(np.uint8)
 
     label = np.concatenate([[0], classes]).astype(np.uint8)[instances]
-    label[_boundary(instances)] = 255
+    label[_boundary(instances)] = IGNORE_INDEX
     return img, label, _saliency(instances, rng)
 
 
@@ -318,7 +319,7 @@ def make_toy_dataset(out_dir: str,
             save_label_png(label, path['SegmentationClass'])
             atomic_save(Image.fromarray(sal), path['SaliencyMaps'])
             fg = np.unique(label)
-            img_labels[img_id] = [int(c) for c in fg if 0 < c < 255]
+            img_labels[img_id] = [int(c) for c in fg if 0 < c < IGNORE_INDEX]
         split_files[split] = osp.join(split_dir, f'{split}.txt')
         with atomic_write(split_files[split], 'w') as f:
             f.writelines(f'{img_id}\n' for img_id in ids)
