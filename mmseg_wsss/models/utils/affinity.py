@@ -96,6 +96,10 @@ def unary_context(unary: Tensor, x: Tensor) -> Tensor:
 class PairwiseAffinity(nn.Module):
     """Task-specific non-local affinity: query, key and value embeddings.
 
+    The key embedding has no bias: a key bias ``b`` adds ``q_i . b`` to
+    every logit of row ``i``, which the softmax over the keys ignores, so it
+    would never get a gradient (the official code's ``phi`` has one).
+
     Args:
         channels (int): Input and embedding channels.
     """
@@ -103,7 +107,7 @@ class PairwiseAffinity(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.query = nn.Conv2d(channels, channels, 1)
-        self.key = nn.Conv2d(channels, channels, 1)
+        self.key = nn.Conv2d(channels, channels, 1, bias=False)
         self.value = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x: Tensor, materialize: bool = False) -> tuple:
@@ -127,13 +131,16 @@ class PairwiseAffinity(nn.Module):
 class UnaryAffinity(nn.Module):
     """Task-specific unary affinity: a 1x1 conv scored over positions.
 
+    The score conv has no bias: a bias shifts every position's score by the
+    same constant, which the softmax over positions ignores.
+
     Args:
         channels (int): Input channels.
     """
 
     def __init__(self, channels: int):
         super().__init__()
-        self.score = nn.Conv2d(channels, 1, 1)
+        self.score = nn.Conv2d(channels, 1, 1, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
         """B x C x h x w -> B x N distribution over positions."""

@@ -6,16 +6,28 @@ their own features with them, and a small self-attention module fuses the
 two into the cross-task affinities ``A_ct`` and ``u_ct`` that refine the
 predictions and the CAMs.
 """
+import math
 from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
+from mmengine.model import BaseModule
 from mmseg.registry import MODELS
+from mmseg.utils import OptMultiConfig
 from torch import Tensor
 
 from .affinity import PairwiseAffinity, UnaryAffinity, unary_context
 
 AFFINITY_MODES = ('pairwise', 'dual')
+#: PyTorch's default ``Conv2d`` weight init (kaiming-uniform, a = sqrt(5)),
+#: which the official code leaves the affinity convs at; biases become 0.
+TORCH_DEFAULT_INIT = dict(
+    type='Kaiming',
+    layer='Conv2d',
+    a=math.sqrt(5),
+    mode='fan_in',
+    nonlinearity='leaky_relu',
+    distribution='uniform')
 
 
 @MODELS.register_module()
@@ -45,12 +57,14 @@ class AffinityFusion(nn.Module):
 
 
 @MODELS.register_module()
-class CrossTaskDualAffinity(nn.Module):
+class CrossTaskDualAffinity(BaseModule):
     """Task-specific affinities, feature enhancement and cross-task fusion.
 
     Per task ``t``: ``F_t + W_t(A_t V_t)`` (``'pairwise'``, AuxSegNet) or
     ``F_t + W_t(A_t V_t + c_t)`` with the unary context ``c_t = V_t^T u_t``
-    broadcast to every position (``'dual'``, AuxSegNet+).
+    broadcast to every position (``'dual'``, AuxSegNet+). The per-task
+    modules are ``pairwise[t]`` (:class:`PairwiseAffinity`), ``proj[t]``
+    (``W_t``) and, in ``'dual'`` mode, ``unary[t]`` (:class:`UnaryAffinity`).
 
     Args:
         channels (int): Feature channels of both tasks.
@@ -65,6 +79,10 @@ class CrossTaskDualAffinity(nn.Module):
         fuse_unary (bool): In ``'dual'`` mode with ``fuse``, also build the
             unary fusion giving ``u_ct``; False (``u_ct`` None) when nothing
             uses ``u_ct``, so that no parameter is left without gradient.
+        init_cfg (dict or list[dict], optional): Applied by
+            ``init_weights``, after an owner's init (e.g. the Xavier init of
+            :class:`DualAffinityHead`). Defaults to PyTorch's default conv
+            weight init, as in the official code (auxsegnet_plus.md 2.4).
     """
 
     def __init__(self,
@@ -73,8 +91,9 @@ class CrossTaskDualAffinity(nn.Module):
                  fuse: bool = True,
                  renorm_cross_affinity: bool = False,
                  with_sal: bool = True,
-                 fuse_unary: bool = True):
-        super().__init__()
+                 fuse_unary: bool = True,
+                 init_cfg: OptMultiConfig = TORCH_DEFAULT_INIT):
+        super().__init__(init_cfg)
         if mode not in AFFINITY_MODES:
             raise ValueError(f'mode must be one of {AFFINITY_MODES}, got '
                              f'{mode!r}')
@@ -85,11 +104,16 @@ class CrossTaskDualAffinity(nn.Module):
         self.renorm_cross_affinity = renorm_cross_affinity
         self.fuse_unary = fuse and fuse_unary and mode == 'dual'
         self.tasks = ('seg', 'sal') if with_sal else ('seg', )
-        for task in self.tasks:
-            setattr(self, f'{task}_pair', PairwiseAffinity(channels))
-            setattr(self, f'{task}_W', nn.Conv2d(channels, channels, 1))
-            if mode == 'dual':
-                setattr(self, f'{task}_unary', UnaryAffinity(channels))
+        self.pairwise = nn.ModuleDict(
+            {task: PairwiseAffinity(channels)
+             for task in self.tasks})
+        self.proj = nn.ModuleDict(
+            {task: nn.Conv2d(channels, channels, 1)
+             for task in self.tasks})
+        if mode == 'dual':
+            self.unary = nn.ModuleDict(
+                {task: UnaryAffinity(channels)
+                 for task in self.tasks})
         if fuse:
             self.fusion_pair = AffinityFusion()
             if self.fuse_unary:
@@ -97,13 +121,12 @@ class CrossTaskDualAffinity(nn.Module):
 
     def _enhance(self, task: str, x: Tensor, materialize: bool) -> tuple:
         """Enhanced features, pairwise and unary affinity of one task."""
-        context, value, affinity = getattr(self, f'{task}_pair')(x,
-                                                                 materialize)
+        context, value, affinity = self.pairwise[task](x, materialize)
         unary = None
         if self.mode == 'dual':
-            unary = getattr(self, f'{task}_unary')(x)
+            unary = self.unary[task](x)
             context = context + unary_context(unary, value)
-        return x + getattr(self, f'{task}_W')(context), affinity, unary
+        return x + self.proj[task](context), affinity, unary
 
     def forward(self,
                 f_seg: Tensor,

@@ -160,7 +160,7 @@ def test_loss_terms_and_no_unused_parameters(kwargs, expected):
 def test_unary_refine_none_builds_no_unary_fusion():
     head = _head(unary_refine='none').eval()
     # the task-specific unary affinities still enhance the features ...
-    assert hasattr(head.affinity, 'seg_unary')
+    assert set(head.affinity.unary) == {'seg', 'sal'}
     # ... but nothing would use u_ct
     assert not [n for n in head.state_dict() if 'fusion_unary' in n]
     outs = head(_inputs())

@@ -117,6 +117,21 @@ def test_pairwise_affinity_module_materialize_flag():
     torch.testing.assert_close(ctx, propagate(aff, value))
 
 
+def test_pairwise_key_has_no_bias():
+    # a key bias b adds q_i . b to row i of the logits: the softmax over the
+    # keys ignores it, so it could never learn
+    torch.manual_seed(0)
+    module = PairwiseAffinity(6)
+    assert module.key.bias is None
+    assert module.query.bias is not None and module.value.bias is not None
+    x = _maps(2, 6, 3, 4, seed=12)
+    bias = _maps(6, seed=13, scale=5.)[None, :, None, None]
+    query = module.query(x)
+    torch.testing.assert_close(
+        pairwise_affinity(query, module.key(x) + bias),
+        module(x, materialize=True)[2])
+
+
 def test_unary_affinity_module():
     torch.manual_seed(0)
     module = UnaryAffinity(5)
@@ -125,6 +140,9 @@ def test_unary_affinity_module():
     u = module(x)
     assert u.shape == (2, 9)
     torch.testing.assert_close(u.sum(1), torch.ones(2), rtol=0, atol=1e-5)
+    # a score bias would shift every position alike: there is none
+    assert module.score.bias is None
+    torch.testing.assert_close(unary_affinity(module.score(x) + 7.), u)
     # a constant score map gives the uniform distribution
     torch.nn.init.zeros_(module.score.weight)
     torch.testing.assert_close(module(x), torch.full((2, 9), 1. / 9))

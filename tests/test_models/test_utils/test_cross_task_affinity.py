@@ -1,5 +1,8 @@
+import copy
+
 import pytest
 import torch
+import torch.nn as nn
 
 from mmseg_wsss.models.utils.affinity import (pairwise_affinity, propagate,
                                               unary_affinity)
@@ -82,8 +85,8 @@ def test_dual_mode_shapes_and_unary_distribution():
     torch.testing.assert_close(u_ct.sum(1), torch.ones(2), rtol=0,
                                atol=1e-5)
     # the unary fusion lives on the h x w grid of the two unary maps
-    u_seg = module.seg_unary(f_seg)
-    u_sal = module.sal_unary(f_sal)
+    u_seg = module.unary['seg'](f_seg)
+    u_sal = module.unary['sal'](f_sal)
     fused = module.fusion_unary(
         u_seg.unflatten(1, (H, W)), u_sal.unflatten(1, (H, W))).flatten(1)
     torch.testing.assert_close(u_ct, fused / fused.sum(1, keepdim=True))
@@ -94,13 +97,13 @@ def test_dual_mode_features_by_hand():
     f_seg, f_sal = _features(seed=2)
     out_seg, out_sal, a_ct, _ = module(f_seg, f_sal)
     for task, f, out in (('seg', f_seg, out_seg), ('sal', f_sal, out_sal)):
-        pair = getattr(module, f'{task}_pair')
+        pair = module.pairwise[task]
         aff = pairwise_affinity(pair.query(f), pair.key(f))
         v = pair.value(f)
-        u = unary_affinity(getattr(module, f'{task}_unary').score(f))
+        u = unary_affinity(module.unary[task].score(f))
         context = propagate(aff, v) + torch.einsum(
             'bn,bcn->bc', u, v.flatten(2))[..., None, None]
-        expected = f + getattr(module, f'{task}_W')(context)
+        expected = f + module.proj[task](context)
         torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -114,10 +117,10 @@ def test_pairwise_mode_is_auxsegnet():
     assert u_ct is None
     affs = {}
     for task, f, out in (('seg', f_seg, out_seg), ('sal', f_sal, out_sal)):
-        pair = getattr(module, f'{task}_pair')
+        pair = module.pairwise[task]
         affs[task] = pairwise_affinity(pair.query(f), pair.key(f))
-        expected = f + getattr(module, f'{task}_W')(
-            propagate(affs[task], pair.value(f)))
+        expected = f + module.proj[task](propagate(affs[task],
+                                                   pair.value(f)))
         torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(
         a_ct, module.fusion_pair(affs['seg'], affs['sal']), rtol=1e-5,
@@ -161,10 +164,10 @@ def test_without_fusion_uses_the_segmentation_affinity():
     f_seg, f_sal = _features(seed=10)
     _, out_sal, a, u = module(f_seg, f_sal)
     assert out_sal is not None
-    pair = module.seg_pair
+    pair = module.pairwise['seg']
     torch.testing.assert_close(
         a, pairwise_affinity(pair.query(f_seg), pair.key(f_seg)))
-    torch.testing.assert_close(u, module.seg_unary(f_seg))
+    torch.testing.assert_close(u, module.unary['seg'](f_seg))
     # seg only (no saliency task)
     seg_only = _module(mode='pairwise', fuse=False, with_sal=False)
     assert not [k for k in seg_only.state_dict() if 'sal' in k]
@@ -177,7 +180,7 @@ def test_dual_mode_without_unary_fusion():
     full = _module(mode='dual')
     module = _module(mode='dual', fuse_unary=False)
     assert not [k for k in module.state_dict() if 'fusion_unary' in k]
-    assert any(k.startswith('seg_unary.') for k in module.state_dict())
+    assert any(k.startswith('unary.seg.') for k in module.state_dict())
     module.load_state_dict(full.state_dict(), strict=False)
     f_seg, f_sal = _features(seed=12)
     out = module(f_seg, f_sal)
@@ -206,3 +209,37 @@ def test_refine_unary_example():
     u = torch.tensor([[0.5, 0.5, 0.]])
     expected = s + torch.tensor([1.5, 15.]).view(1, 2, 1, 1)
     torch.testing.assert_close(refine_unary(s, u), expected)
+
+
+def _with_bias(conv, seed):
+    """A copy of a bias-free 1x1 conv with a random bias added."""
+    biased = nn.Conv2d(conv.in_channels, conv.out_channels, 1)
+    biased.weight.data.copy_(conv.weight)
+    biased.bias.data.copy_(
+        _maps(conv.out_channels, seed=seed, scale=3.).flatten())
+    return biased
+
+
+@pytest.mark.parametrize('mode', ['pairwise', 'dual'])
+def test_outputs_equal_those_with_the_removed_biases(mode):
+    # the official code's key (phi) and unary score convs have biases; the
+    # softmaxes ignore them, so they were removed (no gradient, dead
+    # parameters under DDP): any value of them gives the same outputs
+    module = _module(mode=mode)
+    assert all(p.key.bias is None for p in module.pairwise.values())
+    old = copy.deepcopy(module)
+    for i, task in enumerate(('seg', 'sal')):
+        old.pairwise[task].key = _with_bias(module.pairwise[task].key, i)
+        if mode == 'dual':
+            assert module.unary[task].score.bias is None
+            old.unary[task].score = _with_bias(module.unary[task].score,
+                                               i + 2)
+    f_seg, f_sal = _features(seed=14)
+    for materialize in (True, False):
+        new_out = module(f_seg, f_sal, materialize=materialize)
+        old_out = old(f_seg, f_sal, materialize=materialize)
+        for new, ref in zip(new_out, old_out):
+            if ref is None:
+                assert new is None
+            else:
+                torch.testing.assert_close(new, ref, rtol=1e-5, atol=1e-6)
