@@ -33,7 +33,11 @@ param_scheduler = [
         end=max_iters,
         by_epoch=False)
 ]
-train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+train_cfg = dict(
+    _delete_=True,
+    type='IterBasedTrainLoop',
+    max_iters=max_iters,
+    val_interval=max_iters)
 default_hooks = dict(checkpoint=dict(interval=max_iters, max_keep_ckpts=1))
 custom_hooks = []
 # the decode head is not trained in this phase and not scored

@@ -9,13 +9,14 @@
 # The optimiser and data follow the stock DeepLabV3 VOC-aug recipe (SGD lr
 # 0.01, momentum 0.9, wd 5e-4, poly; crop 512, scale (2048, 512) x [0.5, 2],
 # flip, photometric distortion), batch 16 (mmseg's 4xb4) on one device:
-# 4 stages x 15 epochs of train_aug = 4 x 9915 ~ mmseg's 40k schedule.
+# 4 stages x 15 epochs of train_aug = 4 x 9915 ~ mmseg's 40k schedule
+# (StagewiseTrainLoop, poly restarted at every stage).
 # Phase (a) (the CAM classifier that makes the stage-0 labels):
 # deeplabv3_r50-d8_dual-affinity_cls_voc12aug-512.py.
 _base_ = [
     'mmseg::_base_/models/deeplabv3_r50-d8.py',
     '../_base_/datasets/voc12aug_wsss.py', '../_base_/default_runtime.py',
-    '../_base_/schedules/schedule_800.py'
+    '../_base_/schedules/stagewise_4x200it.py'
 ]
 load_from = ('work_dirs/deeplabv3_r50-d8_dual-affinity_cls_voc12aug-512/'
              'iter_9915.pth')
@@ -56,7 +57,7 @@ model = dict(
         align_corners=False,
         loss_decode=dict(
             type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0,
-            avg_non_ignore=True),
+            avg_non_ignore=True, loss_name='loss_seg'),
         loss_sal=dict(
             type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0,
             avg_non_ignore=True, loss_name='loss_sal')),
@@ -100,24 +101,14 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=5e-4),
     clip_grad=None)
-param_scheduler = [
-    dict(
-        type='StagewisePolyLR',
-        stage_iters=stage_iters,
-        power=0.9,
-        eta_min=1e-4,
-        begin=0,
-        end=stage_iters * num_stages,
-        by_epoch=False)
-]
-train_cfg = dict(
-    max_iters=stage_iters * num_stages, val_interval=stage_iters)
+param_scheduler = dict(stage_iters=stage_iters, eta_min=1e-4)
+train_cfg = dict(stage_iters=stage_iters, num_stages=num_stages)
 default_hooks = dict(
     logger=dict(interval=50),
     checkpoint=dict(interval=stage_iters, max_keep_ckpts=num_stages))
 label_generator = dict(
     type='AuxSegNetLabelGenerator',
-    cam_scales=cam_scales,
+    scales=cam_scales,
     cam_thr=0.2,
     sal_thr=0.06,
     refine=True,
@@ -127,8 +118,6 @@ custom_hooks = [
     dict(
         type='PseudoLabelUpdateHook',
         name='auxsegnet_plus',
-        stage_iters=stage_iters,
-        num_stages=num_stages,
         generator=label_generator,
         init_generator=dict(
             label_generator, refine=False, update_saliency=False))

@@ -80,13 +80,16 @@ def test_stagewise_config_is_consistent(path):
         hook = hooks[0]
         # the workers would keep the dataset copy of the first stage
         assert cfg.train_dataloader.get('persistent_workers') is False
-        stage_iters, num_stages = hook['stage_iters'], hook['num_stages']
-        assert cfg.train_cfg.max_iters == stage_iters * num_stages
+        assert cfg.train_cfg.type == 'StagewiseTrainLoop'
+        stage_iters = cfg.train_cfg.stage_iters
         assert stage_iters % cfg.default_hooks.checkpoint.interval == 0
-        for sched in cfg.param_scheduler:
+        assert cfg.default_hooks.checkpoint.max_keep_ckpts >= \
+            cfg.train_cfg.num_stages
+        schedulers = cfg.param_scheduler
+        for sched in ([schedulers] if isinstance(schedulers, dict) else
+                      schedulers):
             if sched['type'] == 'StagewisePolyLR':
                 assert sched['stage_iters'] == stage_iters
-                assert sched['end'] == stage_iters * num_stages
         pipeline = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
         assert 'LoadPseudoLabel' in pipeline
         assert 'LoadAnnotations' not in pipeline
@@ -123,11 +126,12 @@ def test_wrn38_paper_configs(name):
     assert cfg.model.backbone.norm_eval and cfg.model.backbone.frozen_bn_params
     hook, = _hooks(cfg, 'PseudoLabelUpdateHook')
     scales = (1.0, 0.5, 1.5) if plus else (1.0, )
-    assert tuple(hook['generator']['cam_scales']) == scales
-    assert tuple(hook['init_generator']['cam_scales']) == scales
+    assert tuple(hook['generator']['scales']) == scales
+    assert tuple(hook['init_generator']['scales']) == scales
     assert not hook['init_generator']['refine']
     assert not hook['init_generator']['update_saliency']
-    assert hook['stage_iters'] == (82081 if coco else 10582) // 4 * 15
+    assert cfg.train_cfg.stage_iters == (82081 if coco else 10582) // 4 * 15
+    assert cfg.train_cfg.num_stages == 4
     assert cfg.train_dataloader.batch_size == 4
     optimizer = cfg.optim_wrapper.optimizer
     assert (optimizer.lr, optimizer.momentum,
@@ -140,6 +144,15 @@ def test_wrn38_paper_configs(name):
     assert keys['decode_head.affinity.fusion'].lr_mult == 1.
     assert keys['decode_head'].lr_mult == keys['auxiliary_head'].lr_mult == 10.
     head = MODELS.build(dict(head, in_channels=16, channels=8))
+    # the official code's branches: 3x3 convs (rates 6, 12; 18 after the
+    # affinity module) with bias and ReLU, no norm layer
+    for task in ('seg', 'sal'):
+        convs = list(head.branches[task]) + [head.post_convs[task]]
+        assert [m.conv.dilation[0] for m in convs] == [6, 12, 18]
+        for module in convs:
+            assert module.conv.kernel_size == (3, 3)
+            assert module.conv.bias is not None and not module.with_norm
+            assert isinstance(module.activate, torch.nn.ReLU)
     names = ['decode_head.' + n for n, _ in head.named_parameters()]
     fusion = {n.split('.')[2] for n in names if 'affinity.fusion' in n}
     assert fusion == ({'fusion_pair', 'fusion_unary'} if plus else
@@ -179,22 +192,26 @@ def test_mixing_config_keeps_stock_parts():
     assert 'dilations' not in cfg.model.decode_head
     assert cfg.model.auxiliary_head.type == 'CAMHead'
     assert 'num_convs' not in cfg.model.auxiliary_head
+    assert cfg.train_cfg.type == 'StagewiseTrainLoop'
+    assert cfg.train_cfg.stage_iters == 10582 // 16 * 15
 
 
 def test_mixing_model_trains_and_predicts(wsss_samples):
     model = _mixing_model()
     head = model.decode_head
     for task in ('seg', 'sal'):
-        branch = getattr(head, f'{task}_branch')
+        branch = head.branches[task]
         assert isinstance(branch[0].head, MODELS.get('ASPPHead'))
-        assert not hasattr(branch[0].head, 'conv_seg')
+        # the stock classifier is gone (a parameter-free stand-in)
+        assert not list(branch[0].head.conv_seg.parameters())
         # 16 ASPP channels projected to the 8 of the affinity module
-        assert (branch[1].in_channels, branch[1].out_channels) == (16, 8)
-    assert head.seg_branch[0].head is not head.sal_branch[0].head
+        assert (branch[1].conv.in_channels,
+                branch[1].conv.out_channels) == (16, 8)
+    assert head.branches['seg'][0].head is not head.branches['sal'][0].head
     state = model.state_dict()
     for task in ('seg', 'sal'):
         for part in ('image_pool', 'aspp_modules.3', 'bottleneck'):
-            prefix = f'decode_head.{task}_branch.0.head.{part}.'
+            prefix = f'decode_head.branches.{task}.0.head.{part}.'
             assert any(k.startswith(prefix) for k in state), prefix
 
     inputs = torch.randn(2, 3, 33, 33)
@@ -212,7 +229,7 @@ def test_mixing_model_trains_and_predicts(wsss_samples):
     ]
     assert not missing, missing
     for name, p in model.named_parameters():
-        if '_branch.0.head.' in name:
+        if name.startswith('decode_head.branches.'):
             assert p.grad.abs().sum() > 0, name
 
     model.eval()

@@ -42,7 +42,7 @@ model = dict(
         align_corners=False,
         loss_decode=dict(
             type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0,
-            avg_non_ignore=True),
+            avg_non_ignore=True, loss_name='loss_seg'),
         loss_sal=dict(
             type='CrossEntropyLoss', use_sigmoid=True, loss_weight=1.0,
             avg_non_ignore=True, loss_name='loss_sal')),

@@ -1,43 +1,25 @@
-from typing import Dict, List, Optional, Sequence, Tuple
+import inspect
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import torch
 import torch.nn as nn
-from mmcv.cnn import build_norm_layer
+from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.losses import accuracy
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
-from mmseg.utils import ConfigType, SampleList
+from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig, SampleList
 from torch import Tensor
 
+from ...structures import stack_saliency
 from ..utils.affinity import propagate
 from ..utils.cross_task_affinity import CrossTaskDualAffinity, refine_unary
 
 TASKS = ('seg', 'sal')
-
-
-def dilated_convs(in_channels: int,
-                  channels: int,
-                  dilations: Sequence[int],
-                  norm_cfg: Optional[ConfigType] = None) -> nn.Sequential:
-    """3x3 convs (Xavier-uniform) with the given dilations, each followed by
-    a norm layer (if ``norm_cfg``, else the conv has a bias) and ReLU."""
-    layers = []
-    for dilation in dilations:
-        conv = nn.Conv2d(
-            in_channels,
-            channels,
-            3,
-            padding=dilation,
-            dilation=dilation,
-            bias=norm_cfg is None)
-        nn.init.xavier_uniform_(conv.weight)
-        layers.append(conv)
-        if norm_cfg is not None:
-            layers.append(build_norm_layer(norm_cfg, channels)[1])
-        layers.append(nn.ReLU(inplace=True))
-        in_channels = channels
-    return nn.Sequential(*layers)
+#: Suffixes of a task's predictions (initial, pairwise-, unary-refined);
+#: ``'seg' + suffix`` is the output key, ``loss_name + suffix`` its loss.
+SUFFIXES = ('', '_pair', '_unary')
+#: The official code's Xavier-uniform weights (auxsegnet_plus.md 2.3).
+XAVIER_INIT = dict(type='Xavier', layer='Conv2d', distribution='uniform')
 
 
 @MODELS.register_module()
@@ -46,16 +28,26 @@ class DualAffinityHead(BaseDecodeHead):
 
     The head of AuxSegNet (``affinity_mode='pairwise'``) and AuxSegNet+
     (``'dual'``), auxsegnet_plus.md 2.3-2.9. Each task ``t`` reads the same
-    features: ``F_t`` = dilated convs (``dilations``) or a copy of a stock
-    mmseg head (``branch``); the affinity module enhances ``F_t``; a
-    ``post_dilation`` 3x3 conv and a bias-free 1x1 classifier give the
-    initial prediction ``S_t`` (seg: K logits, sal: one logit). The
-    cross-task affinity refines them: ``S^p_t = A_ct S_t`` and, in
-    ``'dual'`` mode, ``S^u_t = S_t + (S_t u_ct) 1^T``. Every prediction is
-    supervised (eq. 19): CE against the segmentation pseudo label and masked
-    BCE against ``gt_saliency`` (255 ignored). Inference returns ``S^p_seg``
-    (``S_seg`` without affinity). ``norm_cfg`` adds a norm layer after each
-    branch conv (the official code has none).
+    features: ``F_t = branches[t]`` (3x3 ``ConvModule``s with ``dilations``,
+    or a copy of a stock mmseg head, ``branch``); the affinity module
+    enhances ``F_t``; ``post_convs[t]`` (a 3x3 ``ConvModule``, dilation
+    ``post_dilation``) and a bias-free 1x1 classifier (``conv_seg`` after
+    the ``dropout_ratio`` dropout, ``sal_cls``) give the initial prediction
+    ``S_t`` (seg: K logits, sal: one logit). The cross-task affinity refines
+    them: ``S^p_t = A_ct S_t`` and, in ``'dual'`` mode,
+    ``S^u_t = S_t + (S_t u_ct) 1^T``. Every prediction is supervised
+    (eq. 19) by each ``loss_decode`` term against ``gt_sem_seg`` (with the
+    ``sampler``'s pixel weights, as :class:`BaseDecodeHead`) and by each
+    ``loss_sal`` term against ``gt_saliency`` (255 ignored); a term logs as
+    ``loss_name + suffix``, the suffix being ``''``, ``'_pair'`` or
+    ``'_unary'`` (e.g. ``loss_ce``, ``loss_ce_pair``, ``loss_sal_unary``).
+    Inference returns ``S^p_seg`` (``S_seg`` without affinity).
+
+    ``conv_cfg``, ``norm_cfg`` and ``act_cfg`` build the branch, projection
+    and post convs (the official code: no norm, ReLU). ``init_cfg``
+    defaults to Xavier-uniform weights and zero biases for every ``Conv2d``
+    of the head (the official code's init; a stock ``branch`` included);
+    the affinity module then applies its own ``init_cfg``.
 
     Args:
         dilations (Sequence[int]): Dilations of the branch convs (no
@@ -70,13 +62,23 @@ class DualAffinityHead(BaseDecodeHead):
         unary_refine (str): ``'residual'`` (eq. 14/16) or ``'none'``.
         use_sal_branch (bool): Build the saliency task.
         renorm_cross_affinity (bool): Row-normalise ``A_ct``.
-        branch (dict, optional): A stock mmseg decode head config whose
-            ``_forward_feature`` gives ``F_t`` (two copies are built).
+        branch (dict, optional): A stock mmseg decode head config (two
+            copies are built, see :class:`StockHeadFeatures`); its
+            ``in_channels``, ``in_index`` and ``num_classes`` default to
+            this head's, its ``dropout_ratio`` to 0.
         affinity_channels (int, optional): Channels of ``F_t`` inside the
             affinity module; a 1x1 projection is added when ``branch``'s
             ``channels`` differ. Defaults to ``channels``.
-        loss_sal (dict): Saliency loss (ignores 255).
+        loss_sal (dict | Sequence[dict]): Saliency loss terms (ignore 255);
+            their ``loss_name`` must differ from ``loss_decode``'s.
+        init_cfg (dict or list[dict], optional): Initialisation config.
         **kwargs: :class:`BaseDecodeHead` arguments.
+
+    Raises:
+        ValueError: An unknown or inconsistent option, or a loss name shared
+            by ``loss_decode`` and ``loss_sal``.
+        TypeError: A ``branch`` head that cannot give features (see
+            :class:`StockHeadFeatures`).
     """
 
     def __init__(self,
@@ -88,18 +90,16 @@ class DualAffinityHead(BaseDecodeHead):
                  unary_refine: str = 'residual',
                  use_sal_branch: bool = True,
                  renorm_cross_affinity: bool = False,
-                 branch: Optional[ConfigType] = None,
+                 branch: OptConfigType = None,
                  affinity_channels: Optional[int] = None,
-                 loss_sal: ConfigType = dict(
+                 loss_sal: Union[ConfigType, Sequence[ConfigType]] = dict(
                      type='CrossEntropyLoss',
                      use_sigmoid=True,
                      avg_non_ignore=True,
                      loss_name='loss_sal'),
+                 init_cfg: OptMultiConfig = XAVIER_INIT,
                  **kwargs):
-        # the layers are initialised here (Xavier), not by BaseDecodeHead's
-        # default normal init of conv_seg
-        kwargs.setdefault('init_cfg', None)
-        super().__init__(**kwargs)
+        super().__init__(init_cfg=init_cfg, **kwargs)
         self._check_options(affinity_mode, affinity_source, refine_targets,
                             unary_refine, use_sal_branch)
         self.affinity_mode = affinity_mode
@@ -107,14 +107,17 @@ class DualAffinityHead(BaseDecodeHead):
         self.refine_targets = tuple(refine_targets)
         self.unary_refine = unary_refine
         self.tasks = TASKS if use_sal_branch else ('seg', )
+        self.with_stock_branch = branch is not None
         width = affinity_channels or self.channels
-        for task in self.tasks:
-            setattr(self, f'{task}_branch',
-                    self._build_branch(branch, dilations, width))
-            setattr(
-                self, f'{task}_post',
-                dilated_convs(width, width, (post_dilation, ), self.norm_cfg)
-                if post_dilation else nn.Identity())
+        self.branches = nn.ModuleDict({
+            task: self._build_branch(branch, dilations, width)
+            for task in self.tasks
+        })
+        self.post_convs = nn.ModuleDict({
+            task: self._conv(width, width, 3, post_dilation)
+            if post_dilation else nn.Identity()
+            for task in self.tasks
+        })
         self.affinity = None
         if affinity_mode != 'none':
             self.affinity = CrossTaskDualAffinity(
@@ -125,11 +128,20 @@ class DualAffinityHead(BaseDecodeHead):
                 with_sal=use_sal_branch,
                 fuse_unary=unary_refine == 'residual')
         self.conv_seg = nn.Conv2d(width, self.out_channels, 1, bias=False)
-        nn.init.xavier_uniform_(self.conv_seg.weight)
         if use_sal_branch:
             self.sal_cls = nn.Conv2d(width, 1, 1, bias=False)
-            nn.init.xavier_uniform_(self.sal_cls.weight)
-            self.loss_sal = MODELS.build(loss_sal)
+            self.loss_sal = MODELS.build(loss_sal) if isinstance(
+                loss_sal, dict) else nn.ModuleList(
+                    [MODELS.build(cfg) for cfg in loss_sal])
+            seg_names = {t.loss_name for t in _loss_terms(self.loss_decode)}
+            shared = seg_names & {
+                t.loss_name
+                for t in _loss_terms(self.loss_sal)
+            }
+            if shared:
+                raise ValueError(
+                    f'loss_decode and loss_sal both log {sorted(shared)}: '
+                    'give their terms different loss_name')
 
     @staticmethod
     def _check_options(affinity_mode: str, affinity_source: str,
@@ -154,21 +166,39 @@ class DualAffinityHead(BaseDecodeHead):
                 "without the saliency branch use affinity_source='seg' and "
                 "refine_targets=('seg',) (or affinity_mode='none')")
 
-    def _build_branch(self, branch: Optional[ConfigType],
-                      dilations: Sequence[int], width: int) -> nn.Module:
+    def _conv(self,
+              in_channels: int,
+              out_channels: int,
+              kernel_size: int,
+              dilation: int = 1) -> ConvModule:
+        """A conv + norm + activation of this head's configs."""
+        return ConvModule(
+            in_channels,
+            out_channels,
+            kernel_size,
+            padding=dilation * (kernel_size // 2),
+            dilation=dilation,
+            conv_cfg=self.conv_cfg,
+            norm_cfg=self.norm_cfg,
+            act_cfg=self.act_cfg)
+
+    def _build_branch(self, branch: OptConfigType, dilations: Sequence[int],
+                      width: int) -> nn.Sequential:
         """One task's feature branch: dilated convs or a stock head."""
         if branch is None:
-            return dilated_convs(self.in_channels, width, dilations,
-                                 self.norm_cfg)
+            channels = [self.in_channels] + [width] * len(dilations)
+            return nn.Sequential(*[
+                self._conv(c_in, c_out, 3, dilation) for c_in, c_out,
+                dilation in zip(channels[:-1], channels[1:], dilations)
+            ])
         cfg = dict(branch)
-        cfg.setdefault('in_channels', self.in_channels)
-        cfg.setdefault('in_index', self.in_index)
-        cfg.setdefault('num_classes', self.num_classes)
-        head = MODELS.build(cfg)
-        del head.conv_seg  # only its features are used
-        layers = [StockHeadFeatures(head)]
-        if head.channels != width:
-            layers += [nn.Conv2d(head.channels, width, 1), nn.ReLU()]
+        for key in ('in_channels', 'in_index', 'num_classes'):
+            cfg.setdefault(key, getattr(self, key))
+        cfg.setdefault('dropout_ratio', 0.)
+        features = StockHeadFeatures(MODELS.build(cfg))
+        layers = [features]
+        if features.channels != width:
+            layers.append(self._conv(features.channels, width, 1))
         return nn.Sequential(*layers)
 
     def forward(self, inputs: Tuple[Tensor]) -> Dict[str, Tensor]:
@@ -183,21 +213,18 @@ class DualAffinityHead(BaseDecodeHead):
             ``seg_unary``/``sal_unary`` refined logits of the refined tasks;
             ``affinity`` (B x N x N) and ``unary`` (B x N) when present.
         """
-        feats = {}
-        for task in self.tasks:
-            branch = getattr(self, f'{task}_branch')
-            feats[task] = branch(
-                inputs if isinstance(branch[0], StockHeadFeatures) else self.
-                _transform_inputs(inputs))
+        x = inputs if self.with_stock_branch else self._transform_inputs(
+            inputs)
+        feats = {task: self.branches[task](x) for task in self.tasks}
         affinity = unary = None
         if self.affinity is not None:
             feats['seg'], sal, affinity, unary = self.affinity(
                 feats['seg'], feats.get('sal'))
             if sal is not None:
                 feats['sal'] = sal
-        outs = dict(seg=self.cls_seg(self.seg_post(feats['seg'])))
+        outs = dict(seg=self.cls_seg(self.post_convs['seg'](feats['seg'])))
         if 'sal' in feats:
-            outs['sal'] = self.sal_cls(self.sal_post(feats['sal']))
+            outs['sal'] = self.sal_cls(self.post_convs['sal'](feats['sal']))
         if affinity is None:
             return outs
         outs.update(affinity=affinity)
@@ -241,62 +268,148 @@ class DualAffinityHead(BaseDecodeHead):
                 ``gt_saliency`` ({0, 1}, 255 ignored).
 
         Returns:
-            dict[str, Tensor]: ``loss_seg``, ``loss_seg_pair``,
-            ``loss_seg_unary``, ``loss_sal``, ... (the present terms).
+            dict[str, Tensor]: ``loss_name + suffix`` of every
+            ``loss_decode`` and ``loss_sal`` term and present prediction
+            (suffix ``''``, ``'_pair'``, ``'_unary'``), and ``acc_seg`` of
+            the inference output.
         """
-        seg_label = self._stack_batch_gt(batch_data_samples).squeeze(1)
+        seg_label = self._stack_batch_gt(batch_data_samples)
         losses = {}
-        for key in ('seg', 'seg_pair', 'seg_unary'):
-            if key in outs:
-                logits = self._resize(outs[key], seg_label)
-                losses[f'loss_{key}'] = self._seg_loss(logits, seg_label)
+        for suffix in SUFFIXES:
+            if 'seg' + suffix in outs:
+                self._add_seg_losses(losses, outs['seg' + suffix], seg_label,
+                                     suffix)
         if 'sal' in self.tasks:
-            sal_label = self._stack_saliency(batch_data_samples)
-            for key in ('sal', 'sal_pair', 'sal_unary'):
-                if key in outs:
-                    logits = self._resize(outs[key], sal_label)
-                    losses[f'loss_{key}'] = self.loss_sal(
-                        logits, sal_label, ignore_index=self.ignore_index)
+            sal_label = stack_saliency(batch_data_samples)
+            for suffix in SUFFIXES:
+                if 'sal' + suffix not in outs:
+                    continue
+                logits = self._resize(outs['sal' + suffix], sal_label)
+                for term in _loss_terms(self.loss_sal):
+                    _accumulate(
+                        losses, term.loss_name + suffix,
+                        term(logits, sal_label,
+                             ignore_index=self.ignore_index))
+        seg_label = seg_label.squeeze(1)
         final = self._resize(outs[self.output_key(outs)], seg_label)
         losses['acc_seg'] = accuracy(
             final, seg_label, ignore_index=self.ignore_index)
         return losses
 
+    def _add_seg_losses(self, losses: dict, logits: Tensor, seg_label: Tensor,
+                        suffix: str) -> None:
+        """Add the ``loss_decode`` terms of one prediction, as
+        :meth:`BaseDecodeHead.loss_by_feat` (seg_label: B x 1 x H x W)."""
+        logits = self._resize(logits, seg_label.squeeze(1))
+        weight = None
+        if self.sampler is not None:
+            weight = self.sampler.sample(logits, seg_label)
+        seg_label = seg_label.squeeze(1)
+        for term in _loss_terms(self.loss_decode):
+            _accumulate(
+                losses, term.loss_name + suffix,
+                term(
+                    logits,
+                    seg_label,
+                    weight=weight,
+                    ignore_index=self.ignore_index))
+
     def _resize(self, logits: Tensor, label: Tensor) -> Tensor:
-        """Bilinear resize of logits to the label's H x W."""
+        """Bilinear resize of logits to the B x H x W label's H x W."""
         return resize(
             logits,
             size=label.shape[1:],
             mode='bilinear',
             align_corners=self.align_corners)
 
-    def _seg_loss(self, logits: Tensor, label: Tensor) -> Tensor:
-        """Sum of the ``loss_decode`` losses."""
-        loss_decodes = self.loss_decode if isinstance(
-            self.loss_decode, nn.ModuleList) else [self.loss_decode]
-        return sum(
-            loss(logits, label, ignore_index=self.ignore_index)
-            for loss in loss_decodes)
 
-    @staticmethod
-    def _stack_saliency(batch_data_samples: SampleList) -> Tensor:
-        """``gt_saliency`` of the batch as B x H x W."""
-        for sample in batch_data_samples:
-            if 'gt_saliency' not in sample:
-                raise KeyError(
-                    f"{sample.metainfo.get('img_path', '?')}: no gt_saliency; "
-                    'the saliency task needs LoadSaliencyMap(binarize_thr=0.5)'
-                    ' in the training pipeline (or use_sal_branch=False)')
-        return torch.stack(
-            [sample.gt_saliency.data[0] for sample in batch_data_samples])
+def _loss_terms(losses: nn.Module) -> List[nn.Module]:
+    """The terms of a head's loss: a loss module or a ``ModuleList``."""
+    return list(losses) if isinstance(losses, nn.ModuleList) else [losses]
+
+
+def _accumulate(losses: dict, name: str, value: Tensor) -> None:
+    """``losses[name] += value`` (terms sharing a name are summed)."""
+    losses[name] = losses[name] + value if name in losses else value
+
+
+class FeatureTap(nn.Module):
+    """Parameter-free stand-in for a head's ``conv_seg``: passes its input
+    through and records it in ``taken``."""
+
+    def __init__(self):
+        super().__init__()
+        self.taken: List[Tensor] = []
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.taken.append(x)
+        return x
 
 
 class StockHeadFeatures(nn.Module):
-    """The ``_forward_feature`` output of a stock mmseg decode head."""
+    """A stock mmseg decode head's ``forward`` without its classifier.
+
+    The head's ``conv_seg`` is replaced by a :class:`FeatureTap`, so its own
+    ``forward`` (whatever it runs before ``cls_seg``: non-local blocks,
+    PPM, FPN, ...) gives the B x ``channels`` x h x w features. The head
+    must be built with ``dropout_ratio=0``: the classifier dropout belongs
+    to the owner's classifier.
+
+    Args:
+        head (BaseDecodeHead): The stock head.
+
+    Raises:
+        TypeError: ``head`` is not a :class:`BaseDecodeHead`, has no
+            ``conv_seg`` conv, overrides ``cls_seg`` or its ``forward``
+            needs more than the backbone features (cascade heads).
+        ValueError: ``head`` has classifier dropout.
+    """
 
     def __init__(self, head: BaseDecodeHead):
         super().__init__()
+        name = type(head).__name__
+        if not isinstance(head, BaseDecodeHead):
+            raise TypeError(f'{name} is not a BaseDecodeHead')
+        if not isinstance(getattr(head, 'conv_seg', None), nn.Conv2d):
+            raise TypeError(f'{name} has no conv_seg classifier: its forward '
+                            'does not end in cls_seg')
+        if type(head).cls_seg is not BaseDecodeHead.cls_seg:
+            raise TypeError(f'{name} overrides cls_seg')
+        required = [
+            p for p in inspect.signature(head.forward).parameters.values()
+            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY,
+                                                   p.POSITIONAL_OR_KEYWORD)
+        ]
+        if len(required) != 1:
+            raise TypeError(f'{name}.forward takes '
+                            f'{[p.name for p in required]}, not only the '
+                            'backbone features')
+        if head.dropout is not None:
+            raise ValueError(f'{name}: set dropout_ratio=0 (the classifier '
+                             'dropout is the owner head\'s dropout_ratio)')
+        head.conv_seg = FeatureTap()
         self.head = head
 
+    @property
+    def channels(self) -> int:
+        """Channels of the features."""
+        return self.head.channels
+
     def forward(self, inputs: Tuple[Tensor]) -> Tensor:
-        return self.head._forward_feature(inputs)
+        """The features the head classifies, B x channels x h x w.
+
+        Raises:
+            RuntimeError: The head's ``forward`` does not return
+                ``cls_seg(features)`` (it calls ``cls_seg`` more than once,
+                or changes or bundles its output).
+        """
+        tap = self.head.conv_seg
+        tap.taken = []
+        out = self.head(inputs)
+        taken, tap.taken = tap.taken, []
+        if len(taken) != 1 or out is not taken[0]:
+            raise RuntimeError(
+                f'{type(self.head).__name__}.forward does not return '
+                f'cls_seg(features) ({len(taken)} cls_seg calls, output '
+                f'{type(out).__name__}): it cannot be a feature branch')
+        return out
