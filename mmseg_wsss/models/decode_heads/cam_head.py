@@ -4,24 +4,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
-from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 from torch import Tensor
 
+# stack_img_labels is re-exported for modules that still import it from here
+from ...structures import stack_img_labels
 from ..utils.cam import cam_from_features
-
-
-def stack_img_labels(batch_data_samples: SampleList) -> Tensor:
-    """Stack ``gt_img_labels`` of the samples into a B x K float tensor."""
-    for sample in batch_data_samples:
-        if 'gt_img_labels' not in sample:
-            raise KeyError(
-                f"data sample of {sample.metainfo.get('img_path', '?')} has "
-                'no gt_img_labels; add LoadImageLevelLabels and '
-                'PackWSSSInputs to the pipeline')
-    return torch.stack(
-        [sample.gt_img_labels.float() for sample in batch_data_samples])
 
 
 @MODELS.register_module()
@@ -32,10 +21,20 @@ class CAMHead(BaseDecodeHead):
     bias-free linear classifier over the ``num_classes - 1`` foreground
     classes (``conv_seg``, a 1x1 conv, so the same weights give the CAMs).
 
+    As a stock mmseg head: :meth:`loss` trains on ``gt_img_labels`` (an
+    ``auxiliary_head`` of any ``EncoderDecoder``); :meth:`predict` gives
+    ``num_classes`` maps (``out_channels``), so ``'whole'`` and ``'slide'``
+    inference work in a stock ``EncoderDecoder``. The normalised CAM
+    segmentation of the WSSS protocol is :class:`CAMClassifier`'s.
+
     Args:
         pool (str): ``'avg'`` (GAP) or ``'max'`` (GMP).
         **kwargs: :class:`BaseDecodeHead` arguments; ``channels`` defaults to
             ``in_channels`` and ``num_classes`` counts the background.
+
+    Raises:
+        ValueError: Unknown ``pool``, ``channels != in_channels`` or
+            ``out_channels`` other than ``num_classes``.
     """
 
     def __init__(self, pool: str = 'avg', **kwargs):
@@ -46,6 +45,11 @@ class CAMHead(BaseDecodeHead):
         if self.in_channels != self.channels:
             raise ValueError('CAMHead classifies the backbone features '
                              'directly: channels must equal in_channels')
+        if self.out_channels != self.num_classes:
+            raise ValueError(
+                'CAMHead predicts num_classes maps (a background score and '
+                f'the {self.num_classes - 1} CAMs): out_channels must be '
+                f'None or num_classes, got {self.out_channels}')
         self.pool = pool
         self.conv_seg = nn.Conv2d(
             self.channels, self.num_classes - 1, kernel_size=1, bias=False)
@@ -79,9 +83,15 @@ class CAMHead(BaseDecodeHead):
 
     def predict(self, inputs: Tuple[Tensor], batch_img_metas: List[dict],
                 test_cfg: dict) -> Tensor:
-        """Raw CAMs resized to the input, B x (num_classes - 1) x H x W."""
-        return resize(
-            self.cam(inputs),
-            size=batch_img_metas[0]['img_shape'],
-            mode='bilinear',
-            align_corners=self.align_corners)
+        """The classifier at every position, resized to the input,
+        B x K x H x W.
+
+        Channel 0 is a zero background score, channel ``c`` the raw CAM of
+        class ``c`` (a logit whose decision threshold is 0): the argmax is
+        the strongest class with a positive CAM, background where there is
+        none. Raw CAMs are linear in the features, so ``'slide'`` windows
+        average consistently.
+        """
+        cam = self.cam(inputs)
+        seg_logits = torch.cat([cam.new_zeros(cam[:, :1].shape), cam], dim=1)
+        return self.predict_by_feat(seg_logits, batch_img_metas)
