@@ -113,8 +113,8 @@ def write_exif_voc(root, shapes):
         os.makedirs(osp.join(root, sub), exist_ok=True)
     for img_id, (height, width) in shapes.items():
         mask = block_mask(height, width)
-        img = np.repeat(np.where(mask > 0, 230, 20).astype(np.uint8)[..., None],
-                        3, axis=2)
+        grey = np.where(mask > 0, 230, 20).astype(np.uint8)
+        img = np.repeat(grey[..., None], 3, axis=2)
         write_jpeg(osp.join(root, 'JPEGImages', img_id + '.jpg'), img, 6)
         save_label_png(mask, osp.join(root, 'SegmentationClass',
                                       img_id + '.png'))

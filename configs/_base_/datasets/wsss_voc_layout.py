@@ -7,7 +7,7 @@
 # train pipelines that use them and the train loader's pipeline.
 #
 # Images are read ignoring EXIF orientation, as the VOC tools do and as the
-# masks and saliency maps are drawn: a rotated photo would no longer match them.
+# masks and saliency maps are drawn: a rotated photo would not match them.
 dataset_type = 'WSSSVOCDataset'
 data_root = None
 img_scale = (256, 256)
