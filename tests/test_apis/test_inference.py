@@ -18,15 +18,12 @@ from mmseg_wsss.datasets.toy import make_toy_dataset
 from mmseg.apis import MMSegInferencer, inference_model, init_model
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-# A new photo has no image labels: the CAM classifier keeps the classes it
-# predicts for it (test_cfg.predict_missing_labels) and the image labels of
-# the images that have them.
-CAM_PHOTO = dict(model=dict(test_cfg=dict(predict_missing_labels=True)))
 # (config, overrides for images without labels); WS-FCN, CIAN and CoSA add
-# theirs
+# theirs. A new photo has no image labels: the CAM classifier's config keeps
+# the classes it predicts for it (test_cfg.predict_missing_labels).
 METHOD_CONFIGS = [
     ('configs/cam_baseline/cam_efficientnet-lite0_800it_synthvoc-224.py',
-     CAM_PHOTO),
+     {}),
     ('configs/cam_baseline/'
      'largefov_efficientnet-lite0_800it_synthvoc-224_pseudo.py', {}),
     ('configs/auxsegnet_plus/'
@@ -112,7 +109,8 @@ def test_mmseg_inferencer(config, options, tmp_path):
 
 def test_cam_classifier_photo_without_the_option_names_it(tmp_path):
     config, _ = METHOD_CONFIGS[0]
-    model = init_model(_config(config, {}), None, device='cpu')
+    no_fallback = dict(model=dict(test_cfg=dict(predict_missing_labels=False)))
+    model = init_model(_config(config, no_fallback), None, device='cpu')
     photo = _photo(str(tmp_path / 'photo.jpg'))
     with pytest.raises(ValueError) as err:
         inference_model(model, photo)

@@ -32,5 +32,11 @@ model = dict(
         loss_decode=dict(
             type='CrossEntropyLoss', use_sigmoid=True, loss_name='loss_cls')),
     train_cfg=dict(),
-    test_cfg=dict(scales=(1.0, ), flip=False, bg_thr=0.2,
-                  use_img_labels=True))
+    # CAMs of the labelled classes (the WSSS protocol); a new photo without
+    # labels keeps the classes the classifier predicts
+    test_cfg=dict(
+        scales=(1.0, ),
+        flip=False,
+        bg_thr=0.2,
+        use_img_labels=True,
+        predict_missing_labels=True))

@@ -8,7 +8,6 @@ from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 from torch import Tensor
 
-# stack_img_labels is re-exported for modules that still import it from here
 from ...structures import stack_img_labels
 from ..utils.cam import cam_from_features
 
