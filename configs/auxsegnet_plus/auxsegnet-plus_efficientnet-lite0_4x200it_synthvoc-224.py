@@ -14,7 +14,7 @@ load_from = ('work_dirs/auxsegnet-plus_efficientnet-lite0_800it_synthvoc-224_'
              'cls/iter_800.pth')
 cam_scales = (1.0, 0.5, 1.5)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='LoadPseudoLabel'),
     dict(type='LoadSaliencyMap', binarize_thr=0.5),
     dict(type='LoadImageLevelLabels'),

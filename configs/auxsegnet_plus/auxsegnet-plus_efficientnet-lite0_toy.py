@@ -16,7 +16,7 @@ model = dict(
                      post_dilation=3),
     auxiliary_head=dict(num_classes=5))
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='LoadPseudoLabel'),
     dict(type='LoadSaliencyMap', binarize_thr=0.5),
     dict(type='LoadImageLevelLabels'),

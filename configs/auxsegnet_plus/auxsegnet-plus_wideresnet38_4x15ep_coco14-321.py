@@ -26,7 +26,7 @@ saliency_dir = 'saliency/train2014'
 model = dict(
     decode_head=dict(num_classes=81), auxiliary_head=dict(num_classes=81))
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='LoadPseudoLabel'),
     dict(type='LoadSaliencyMap', binarize_thr=0.5),
     dict(type='LoadImageLevelLabels'),

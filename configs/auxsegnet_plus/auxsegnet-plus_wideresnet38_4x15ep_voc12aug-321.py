@@ -46,7 +46,7 @@ model = dict(
             bi_srgb=5,
             bi_compat=3)))
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='LoadPseudoLabel'),
     dict(type='LoadSaliencyMap', binarize_thr=0.5),
     dict(type='LoadImageLevelLabels'),

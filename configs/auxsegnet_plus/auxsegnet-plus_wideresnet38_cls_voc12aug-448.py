@@ -27,7 +27,7 @@ crop_size = (448, 448)
 model = dict(
     data_preprocessor=dict(size=crop_size), train_cfg=dict(stage='cls'))
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='LoadImageLevelLabels'),
     # square scale + keep_ratio: the long side becomes 512 x U[0.5, 1.0]
     dict(

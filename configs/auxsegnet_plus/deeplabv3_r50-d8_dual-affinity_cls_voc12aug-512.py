@@ -9,7 +9,7 @@ load_from = None
 max_iters = {{_base_.stage_iters}}
 model = dict(train_cfg=dict(stage='cls'))
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='LoadImageLevelLabels'),
     dict(
         type='RandomResize',

@@ -75,7 +75,7 @@ model = dict(
     train_cfg=dict(stage='full'),
     test_cfg=dict(mode='whole'))
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
     dict(type='LoadPseudoLabel'),
     dict(type='LoadSaliencyMap', binarize_thr=0.5),
     dict(type='LoadImageLevelLabels'),

@@ -1,13 +1,13 @@
 """Test-time options shared by the segmentors: multi-scale, flip, CRF."""
 from typing import List, Optional, Sequence
 
-import mmcv
 import torch
 from mmengine.structures import PixelData
 from mmseg.utils import OptSampleList, SampleList
 from torch import Tensor
 
 from ...utils.crf import dense_crf
+from ...utils.io import read_image
 from ..utils.multiscale import multiscale_flip, sum_views
 
 
@@ -107,7 +107,7 @@ class TestTimeAugMixin:
         img_path: Optional[str] = result.metainfo.get('img_path')
         if img_path is None:
             raise KeyError('test_cfg.crf needs img_path in the data samples')
-        img = mmcv.imread(img_path, channel_order='rgb')
+        img = read_image(img_path)
         probs = result.seg_logits.data.softmax(dim=0)
         posterior = dense_crf(img, probs.cpu().numpy(), **crf)
         posterior = torch.from_numpy(posterior).to(probs.device)
