@@ -85,6 +85,7 @@ def prepare_label_dir(out_dir: str,
         reason = 'it has files but no meta.json saying what made them'
     else:
         reason = None
+    barrier()  # every rank has read the folder before rank 0 changes it
     if reason is not None:
         if on_mismatch == 'raise':
             raise StaleLabelsError(
