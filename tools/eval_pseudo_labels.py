@@ -24,6 +24,7 @@ from mmseg_wsss.evaluation.metrics import (cam_dir_stats, class_scores,
                                            summarize)
 from mmseg_wsss.evaluation.metrics.cam_metric import (check_thresholds,
                                                       curve_table)
+from mmseg_wsss.utils.io import read_id_list
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -54,15 +55,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def read_ids(path: str) -> List[str]:
-    """Non-empty lines of an id list file."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'id list not found: {path}')
-    with open(path) as f:
-        ids = [line.strip() for line in f if line.strip()]
-    if not ids:
-        raise ValueError(f'id list is empty: {path}')
-    return ids
 
 
 def class_names(num_classes: int) -> List[str]:
@@ -89,7 +81,7 @@ def _per_class(areas: np.ndarray, names: Sequence[str]) -> Dict[str, dict]:
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     """Run the evaluation; returns what ``--out`` writes."""
     args = parse_args(argv)
-    ids = read_ids(osp.join(args.data_root, args.split))
+    ids = read_id_list(osp.join(args.data_root, args.split))
     gt_dir = osp.join(args.data_root, args.gt_dir)
     names = class_names(args.num_classes)
     if args.cam:

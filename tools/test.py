@@ -32,7 +32,8 @@ def check_test_time_keys(cfg: Config) -> None:
         raise ValueError(
             f'model.test_cfg sets {keys}, which {cfg.model.type} ignores: '
             'only segmentors with test-time options (e.g. AuxSegNet, '
-            'CAMClassifier) read them')
+            "CAMClassifier, TTAEncoderDecoder: model.type='TTAEncoderDecoder' "
+            'for an EncoderDecoder) read them')
 
 
 # TODO: support fuse_conv_bn, visualization, and format_only

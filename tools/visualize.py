@@ -20,6 +20,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
+
+import mmseg_wsss  # noqa: F401,I001  (compat shims before mmseg imports)
 from mmengine.structures import PixelData
 from mmengine.utils import track_iter_progress
 from mmengine.visualization import Visualizer
@@ -27,8 +29,8 @@ from mmseg.structures import SegDataSample
 from mmseg.visualization import SegLocalVisualizer
 from PIL import Image
 
-from mmseg_wsss.utils.io import (atomic_save, color_palette, read_image,
-                                 read_label_map)
+from mmseg_wsss.utils.io import (atomic_save, color_palette, read_id_list,
+                                 read_image, read_label_map)
 
 
 def _check_size(img: np.ndarray, panel: np.ndarray, what: str) -> None:
@@ -170,14 +172,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def _read_ids(args: argparse.Namespace) -> List[str]:
-    if args.ids:
-        ids = list(args.ids)
-    else:
-        path = osp.join(args.data_root, args.split)
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'id list not found: {path}')
-        with open(path) as f:
-            ids = [line.strip() for line in f if line.strip()]
+    ids = list(args.ids) if args.ids else read_id_list(
+        osp.join(args.data_root, args.split))
     return ids[:args.num] if args.num > 0 else ids
 
 

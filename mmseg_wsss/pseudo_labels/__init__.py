@@ -20,13 +20,14 @@ from .meta import (identity_diff, model_fingerprint, read_meta, update_meta,
                    write_meta)
 from .rules import (LABEL_RULES, cam_saliency_seeds, cam_to_label,
                     fuse_cam_saliency)
-from .writer import (StaleLabelsError, label_identity, prepare_label_dir,
-                     write_pseudo_labels)
+from .writer import (StaleLabelsError, dataset_identity, generator_identity,
+                     label_identity, prepare_label_dir, write_pseudo_labels)
 
 __all__ = [
     'AuxSegNetLabelGenerator', 'BaseLabelGenerator', 'CAMLabelGenerator',
     'image_saliency', 'identity_diff', 'model_fingerprint', 'read_meta',
     'update_meta', 'write_meta', 'LABEL_RULES', 'cam_saliency_seeds',
     'cam_to_label', 'fuse_cam_saliency', 'StaleLabelsError',
-    'label_identity', 'prepare_label_dir', 'write_pseudo_labels'
+    'dataset_identity', 'generator_identity', 'label_identity',
+    'prepare_label_dir', 'write_pseudo_labels'
 ]

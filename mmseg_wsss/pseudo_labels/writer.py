@@ -1,5 +1,6 @@
 """One writer for every method's pseudo labels: iteration, rank sharding,
 resuming, stale-folder checks and atomic files."""
+import inspect
 import os
 import os.path as osp
 import shutil
@@ -7,9 +8,10 @@ from typing import Optional
 
 import numpy as np
 from mmengine.dataset import BaseDataset, pseudo_collate
-from mmengine.dist import barrier, get_dist_info
+from mmengine.dist import barrier, broadcast_object_list, get_dist_info
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
+from mmseg.registry import TASK_UTILS
 from PIL import Image
 from torch import nn
 
@@ -34,18 +36,48 @@ def label_identity(model: nn.Module, dataset: BaseDataset,
         generator_cfg (dict): The generator's config.
 
     Returns:
-        dict: ``generator``, ``model`` (weights fingerprint) and ``dataset``
-        (type, root, split and size).
+        dict: ``generator`` (the config with the generator's defaults filled
+        in, so an explicit default equals an absent key), ``model`` (weights
+        fingerprint) and ``dataset`` (type, size and the absolute paths of
+        everything a generator reads: split, images, image labels, saliency
+        maps and the updated saliency labels in use).
     """
     return normalize(
         dict(
-            generator=generator_cfg,
+            generator=generator_identity(generator_cfg),
             model=model_fingerprint(model),
-            dataset=dict(
-                type=type(dataset).__name__,
-                data_root=getattr(dataset, 'data_root', None),
-                ann_file=getattr(dataset, 'ann_file', None),
-                num_images=len(dataset))))
+            dataset=dataset_identity(dataset)))
+
+
+def generator_identity(generator_cfg: dict) -> dict:
+    """A generator config with its defaults filled in (an explicit default
+    and an absent key are the same request)."""
+    generator = dict(generator_cfg)
+    signature = inspect.signature(TASK_UTILS.get(generator['type']))
+    for name, param in signature.parameters.items():
+        if param.default is not inspect.Parameter.empty:
+            generator.setdefault(name, param.default)
+    return normalize(generator)
+
+
+def dataset_identity(dataset: BaseDataset) -> dict:
+    """The labelled dataset's type, size and input paths (absolute)."""
+    first = dataset.get_data_info(0) if len(dataset) else {}
+    paths = dict(
+        ann_file=getattr(dataset, 'ann_file', None),
+        img_dir=_dirname(first.get('img_path')),
+        img_labels_file=getattr(dataset, 'img_labels_file', None),
+        sal_dir=_dirname(first.get('sal_path')),
+        sal_label_dir=_dirname(first.get('sal_label_path')))
+    return dict(
+        type=type(dataset).__name__,
+        num_images=len(dataset),
+        **{k: osp.abspath(v) if v else None
+           for k, v in paths.items()})
+
+
+def _dirname(path: Optional[str]) -> Optional[str]:
+    return osp.dirname(path) if path else None
 
 
 def prepare_label_dir(out_dir: str,
@@ -56,8 +88,8 @@ def prepare_label_dir(out_dir: str,
     A folder whose ``meta.json`` has the same identity is kept (complete: it
     is reused; incomplete: generation resumes). A folder made by something
     else (other identity, or labels without a ``meta.json``) is refused, or
-    emptied with ``on_mismatch='overwrite'``. Every rank decides the same;
-    rank 0 alone deletes and writes.
+    emptied with ``on_mismatch='overwrite'``. Rank 0 decides for every rank
+    (its view is broadcast) and alone deletes and writes.
 
     Args:
         out_dir (str): The label folder.
@@ -75,17 +107,15 @@ def prepare_label_dir(out_dir: str,
     if on_mismatch not in ON_MISMATCH:
         raise ValueError(f'on_mismatch must be one of {ON_MISMATCH}, got '
                          f'{on_mismatch!r}')
-    meta = read_meta(out_dir)
-    if meta is not None and not identity_diff(meta.get('identity', {}),
-                                              identity):
-        return bool(meta.get('complete'))
-    if meta is not None:
-        reason = '; '.join(identity_diff(meta.get('identity', {}), identity))
-    elif osp.isdir(out_dir) and os.listdir(out_dir):
-        reason = 'it has files but no meta.json saying what made them'
-    else:
-        reason = None
-    barrier()  # every rank has read the folder before rank 0 changes it
+    rank, _ = get_dist_info()
+    # rank 0's view for every rank: (reason to refuse, has meta, complete)
+    decision = [None, False, False]
+    if rank == 0:
+        decision = list(_folder_state(out_dir, identity))
+    broadcast_object_list(decision)
+    reason, has_meta, complete = decision
+    if reason is None and has_meta:
+        return complete
     if reason is not None:
         if on_mismatch == 'raise':
             raise StaleLabelsError(
@@ -97,7 +127,6 @@ def prepare_label_dir(out_dir: str,
             f'something else ({reason})',
             logger='current',
             level=30)
-    rank, _ = get_dist_info()
     if rank == 0:
         if reason is not None:
             shutil.rmtree(out_dir)
@@ -105,6 +134,19 @@ def prepare_label_dir(out_dir: str,
         write_meta(out_dir, dict(identity=identity, complete=False))
     barrier()
     return False
+
+
+def _folder_state(out_dir: str, identity: dict) -> tuple:
+    """``(reason the folder holds other labels or None, has a meta.json,
+    complete)``."""
+    meta = read_meta(out_dir)
+    if meta is not None:
+        diff = identity_diff(meta.get('identity', {}), identity)
+        return '; '.join(diff) or None, True, bool(meta.get('complete'))
+    if osp.isdir(out_dir) and os.listdir(out_dir):
+        return ('it has files but no meta.json saying what made them', False,
+                False)
+    return None, False, False
 
 
 def write_pseudo_labels(model: nn.Module,

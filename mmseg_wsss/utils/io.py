@@ -11,12 +11,14 @@ from contextlib import contextmanager
 from typing import IO, Iterator, Optional
 
 import mmcv
+import mmengine
 import numpy as np
 from mmengine import fileio
 from mmseg.datasets import PascalVOCDataset
 from PIL import Image, UnidentifiedImageError
 
 VOC_PALETTE = np.array(PascalVOCDataset.METAINFO['palette'], dtype=np.uint8)
+WIDE_LABEL_MODES = ('I;16', 'I;16B', 'I;16L', 'I')
 LABEL_MODES = ('P', 'L')
 SALIENCY_SCALES = {'L': 255, 'I;16': 65535, 'RGB': 255}
 
@@ -53,6 +55,25 @@ def read_bytes(path: str,
         return fileio.get(path, backend_args=backend_args)
     except FileNotFoundError as e:
         raise FileNotFoundError(f'{what} not found: {path}') from e
+
+
+def read_id_list(path: str, backend_args: Optional[dict] = None) -> list:
+    """The non-empty lines of an id list (split file), stripped.
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: The file lists no id.
+    """
+    if not fileio.exists(path, backend_args=backend_args):
+        raise FileNotFoundError(f'id list not found: {path}')
+    ids = [
+        line.strip()
+        for line in mmengine.list_from_file(path, backend_args=backend_args)
+        if line.strip()
+    ]
+    if not ids:
+        raise ValueError(f'id list {path} lists no image id')
+    return ids
 
 
 def read_image(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
@@ -97,7 +118,8 @@ def read_label_map(path: str,
                    what: str = 'label map',
                    backend_args: Optional[dict] = None) -> np.ndarray:
     """Read a mask or pseudo label: the palette indices of a palette PNG,
-    the values of an 8-bit grey one.
+    the values of a grey one (8-bit, or 16-bit with values up to 255, as
+    mmseg's ``LoadAnnotations`` reads them).
 
     Args:
         path (str): Image file.
@@ -110,13 +132,21 @@ def read_label_map(path: str,
     Raises:
         FileNotFoundError: No such file.
         OSError: Not a decodable image.
-        ValueError: Not a palette or 8-bit grey image (message names the
-            file and its PIL mode).
+        ValueError: Not a palette or grey image, or a 16-bit value above
+            255 (message names the file and its PIL mode or values).
     """
     img = open_pil(path, what, backend_args)
+    if img.mode in WIDE_LABEL_MODES:
+        values = np.asarray(img)
+        if values.max(initial=0) > 255 or values.min(initial=0) < 0:
+            raise ValueError(
+                f'{what} {path} ({img.mode}) holds values outside 0..255 '
+                f'([{values.min()}, {values.max()}]); labels are class '
+                'indices or 255 (ignore)')
+        return values.astype(np.uint8)
     if img.mode not in LABEL_MODES:
         raise ValueError(f'{what} {path} has PIL mode {img.mode!r}; expected '
-                         'a palette (P) or 8-bit grey (L) image')
+                         'a palette (P) or grey (L, I;16) image')
     return np.asarray(img, dtype=np.uint8)
 
 

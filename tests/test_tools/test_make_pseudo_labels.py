@@ -3,6 +3,7 @@ two CPU processes under torchrun."""
 import json
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 
@@ -167,3 +168,35 @@ def test_two_cpu_processes_under_torchrun(classifier, toy_root, tmp_path):
         np.testing.assert_array_equal(a, b)
     meta = json.load(open(osp.join(shared, 'meta.json')))
     assert meta['complete'] and 'scores' in meta
+
+
+def test_other_saliency_maps_are_another_request(classifier, toy_root,
+                                                 tmp_path):
+    """A saliency rule's labels depend on the saliency maps: a folder made
+    with other maps is refused."""
+    cfg_file, ckpt = classifier
+    cfg = Config.fromfile(cfg_file)
+    cfg.label_generator.rule = dict(type='auxsegnet')
+    cfg_file = str(tmp_path / 'sal.py')
+    cfg.dump(cfg_file)
+    zero = tmp_path / 'SalZero'
+    shutil.copytree(osp.join(toy_root, 'SaliencyMaps'), zero)
+    out = str(tmp_path / 'labels')
+    argv = [cfg_file, ckpt, '--out-dir', out, '--cfg-options']
+    make_pseudo_labels.main(argv[:-1])
+    with pytest.raises(StaleLabelsError, match=r'dataset\.sal_dir'):
+        make_pseudo_labels.main(
+            argv + [f'train_dataloader.dataset.saliency_dir={zero}'])
+
+
+def test_same_request_spelled_differently_is_reused(classifier, toy_root,
+                                                    tmp_path):
+    """An explicit default and an equivalent path are the same request."""
+    cfg_file, ckpt = classifier
+    out = str(tmp_path / 'labels')
+    make_pseudo_labels.main([cfg_file, ckpt, '--out-dir', out])
+    make_pseudo_labels.main([
+        cfg_file, ckpt, '--out-dir', out, '--cfg-options',
+        'label_generator.crf=None',
+        f'train_dataloader.dataset.data_root={toy_root}/'
+    ])

@@ -98,3 +98,12 @@ def test_cli_writes_grids(tool, tmp_path):
         tool.main(['--data-root', str(tmp_path), '--ids', 'x', '--label-dir',
                    str(tmp_path / 'missing_dir'), '--out-dir',
                    str(tmp_path / 'vis')])
+
+
+def test_script_starts_in_a_fresh_interpreter():
+    """The mmcv-lite shims load before mmseg's visualization imports."""
+    import subprocess
+    proc = subprocess.run([sys.executable, osp.join(TOOLS, 'visualize.py'),
+                           '--help'], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -84,8 +84,14 @@ def test_read_label_map_modes(tmp_path):
     Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(tmp_path / 'rgb.png')
     with pytest.raises(ValueError, match=r"mask .*rgb\.png.*'RGB'"):
         read_label_map(str(tmp_path / 'rgb.png'), 'mask')
-    Image.fromarray(np.zeros((2, 2), np.uint16)).save(tmp_path / 'deep.png')
-    with pytest.raises(ValueError, match=r"deep\.png.*'I;16'"):
+    # 16-bit grey masks read as mmseg's LoadAnnotations reads them
+    wide = np.array([[0, 7], [255, 3]], np.uint16)
+    Image.fromarray(wide).save(tmp_path / 'wide.png')
+    label = read_label_map(str(tmp_path / 'wide.png'))
+    assert label.dtype == np.uint8
+    np.testing.assert_array_equal(label, grey)
+    Image.fromarray(wide * 300).save(tmp_path / 'deep.png')
+    with pytest.raises(ValueError, match=r"deep\.png.*outside 0\.\.255"):
         read_label_map(str(tmp_path / 'deep.png'))
 
 

@@ -13,7 +13,8 @@ data_preprocessor = dict(
     pad_val=0,
     seg_pad_val=255)
 model = dict(
-    type='EncoderDecoder',
+    # mmseg's EncoderDecoder + test_cfg scales / flip / crf
+    type='TTAEncoderDecoder',
     data_preprocessor=data_preprocessor,
     backbone=dict(
         type='EfficientNetLite',

@@ -3,13 +3,15 @@ import copy
 import os.path as osp
 from typing import List, Optional
 
+from mmengine.dist import broadcast
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmseg.registry import DATASETS, HOOKS, TASK_UTILS
 
-from ...pseudo_labels import (StaleLabelsError, identity_diff,
-                              label_identity, read_meta, write_pseudo_labels)
+from ...pseudo_labels import (StaleLabelsError, generator_identity,
+                              identity_diff, label_identity, read_meta,
+                              write_pseudo_labels)
 from ..runner import StagewiseTrainLoop
 
 DEFAULT_LABEL_PIPELINE = [
@@ -90,6 +92,12 @@ class PseudoLabelUpdateHook(Hook):
                 'PseudoLabelUpdateHook needs train_cfg=dict(type='
                 f"'StagewiseTrainLoop', ...), got "
                 f'{type(runner.train_loop).__name__}')
+        if not hasattr(runner.train_dataloader.dataset, 'set_label_dirs'):
+            raise TypeError(
+                'PseudoLabelUpdateHook switches the labels of the training '
+                'dataset with set_label_dirs: use a WSSSVOCDataset (or '
+                'WSSSCOCODataset) directly as train_dataloader.dataset, got '
+                f'{type(runner.train_dataloader.dataset).__name__}')
         if self.out_dir is None:
             self.out_dir = osp.join(runner.work_dir, 'pseudo_labels',
                                     self.name)
@@ -105,6 +113,9 @@ class PseudoLabelUpdateHook(Hook):
         if runner.iter == loop.stage_start(stage):
             if stage > 0:
                 self._save_boundary_checkpoint(runner)
+                # the previous stage's saliency labels, also after a resume
+                # (a generator with sal_update_ref='previous' reads them)
+                self._switch_dataset(self.label_dataset, stage - 1)
             self._generate(runner, stage)
         else:
             self._check_resumed_labels(stage, loop.stage_start(stage),
@@ -124,7 +135,7 @@ class PseudoLabelUpdateHook(Hook):
                 f'checkpoint of iteration {start}')
         diff = identity_diff(
             meta.get('identity', {}).get('generator', {}),
-            self.generator_cfgs[min(stage, 1)])
+            generator_identity(self.generator_cfgs[min(stage, 1)]))
         if diff:
             raise StaleLabelsError(
                 f'the labels of stage {stage} in {self.stage_dir(stage)} '
@@ -141,6 +152,10 @@ class PseudoLabelUpdateHook(Hook):
         """Label every training image with the current model."""
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
+        # one model labels all shards: buffers (BN statistics) drift apart
+        # between ranks when DDP does not broadcast them
+        for buffer in model.buffers():
+            broadcast(buffer, src=0)
         generator_cfg = self.generator_cfgs[min(stage, 1)]
         print_log(
             f'PseudoLabelUpdateHook: labels of stage {stage} (model after '
@@ -159,15 +174,17 @@ class PseudoLabelUpdateHook(Hook):
 
     def _switch(self, runner, stage: int) -> None:
         """Point the training and labelling datasets at a stage's labels."""
-        label_dir = self.stage_dir(stage)
-        sal_dir = osp.join(label_dir, 'saliency')
-        sal_dir = sal_dir if osp.isdir(sal_dir) else None
         for dataset in (runner.train_dataloader.dataset, self.label_dataset):
-            if not hasattr(dataset, 'set_label_dirs'):
-                raise TypeError(
-                    f'{type(dataset).__name__} has no set_label_dirs; '
-                    'PseudoLabelUpdateHook needs a WSSSVOCDataset')
-            dataset.set_label_dirs(label_dir, sal_dir)
+            self._switch_dataset(dataset, stage)
+
+    def _switch_dataset(self, dataset, stage: int) -> None:
+        """Point a dataset at a stage's labels (and saliency labels)."""
+        label_dir = self.stage_dir(stage)
+        if not osp.isdir(label_dir):  # stage 0 from the dataset's own labels
+            return
+        sal_dir = osp.join(label_dir, 'saliency')
+        dataset.set_label_dirs(label_dir,
+                               sal_dir if osp.isdir(sal_dir) else None)
 
     @staticmethod
     def _save_boundary_checkpoint(runner) -> None:

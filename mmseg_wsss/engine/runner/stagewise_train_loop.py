@@ -7,7 +7,8 @@ from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 from mmengine.hooks import EarlyStoppingHook
 from mmengine.logging import print_log
-from mmengine.runner import IterBasedTrainLoop
+from mmengine.runner import BaseLoop, IterBasedTrainLoop
+from mmengine.runner.utils import calc_dynamic_intervals
 from mmseg.registry import DATA_SAMPLERS, LOOPS
 from torch.utils.data import DataLoader, Sampler
 
@@ -57,9 +58,10 @@ class StagewiseTrainLoop(IterBasedTrainLoop):
     A stop request (``stop_training``, e.g. set by mmengine's
     ``EarlyStoppingHook``) ends the current stage early: the parameter
     schedulers step over the skipped iterations (so a per-stage restart
-    such as ``StagewisePolyLR`` starts the next stage at its base value),
-    early-stopping hooks start counting afresh, and the run goes on at the
-    next stage; in the last stage it ends the run.
+    such as ``StagewisePolyLR`` starts the next stage at its base value)
+    and the run goes on at the next stage; in the last stage it ends the
+    run. Early-stopping hooks count afresh in every stage (their state is
+    not saved in checkpoints: a resumed stage counts from the resume).
 
     Args:
         runner (Runner): The runner.
@@ -102,13 +104,21 @@ class StagewiseTrainLoop(IterBasedTrainLoop):
         self.dataloader_cfg = copy.deepcopy(dataloader)
         self.stage_iters = stage_iters
         self.num_stages = num_stages
-        super().__init__(
-            runner,
-            dataloader,
-            max_iters=stage_iters * num_stages,
-            val_begin=val_begin,
-            val_interval=val_interval or stage_iters,
-            dynamic_intervals=dynamic_intervals)
+        # IterBasedTrainLoop.__init__ would start iterating a dataloader that
+        # no stage uses (and load batches to throw away): set up its state
+        # here, each stage starts its own dataloader
+        BaseLoop.__init__(self, runner, dataloader)
+        self._max_iters = stage_iters * num_stages
+        self._max_epochs = 1
+        self._epoch = 0
+        self._iter = 0
+        self.val_begin = val_begin
+        self.val_interval = val_interval or stage_iters
+        self.stop_training = False
+        self.runner.visualizer.dataset_meta = self.dataloader.dataset.metainfo
+        self.dataloader_iterator = None
+        self.dynamic_milestones, self.dynamic_intervals = \
+            calc_dynamic_intervals(self.val_interval, dynamic_intervals)
 
     @property
     def stage(self) -> int:
@@ -151,6 +161,10 @@ class StagewiseTrainLoop(IterBasedTrainLoop):
             f'{self._iter}',
             logger='current')
         self.runner.call_hook('before_train_stage', stage=stage)
+        for hook in self.runner.hooks:  # patience counts within a stage
+            if isinstance(hook, EarlyStoppingHook):
+                hook.wait_count = 0
+                hook.best_score = -inf if hook.rule == 'greater' else inf
         self.dataloader = self._stage_dataloader(
             stage, self._iter - self.stage_start(stage))
         self.dataloader_iterator = iter(self.dataloader)
@@ -180,10 +194,6 @@ class StagewiseTrainLoop(IterBasedTrainLoop):
         for scheduler in _iter_based_schedulers(self.runner.param_schedulers):
             for _ in range(end - self._iter):
                 scheduler.step()
-        for hook in self.runner.hooks:
-            if isinstance(hook, EarlyStoppingHook):
-                hook.wait_count = 0
-                hook.best_score = -inf if hook.rule == 'greater' else inf
         self._iter = end
         self.stop_training = False
 

@@ -388,6 +388,8 @@ class StockHeadFeatures(nn.Module):
             raise ValueError(f'{name}: set dropout_ratio=0 (the classifier '
                              'dropout is the owner head\'s dropout_ratio)')
         head.conv_seg = FeatureTap()
+        # heads that apply self.dropout in their own forward (ANNHead)
+        head.dropout = nn.Identity()
         self.head = head
 
     @property

@@ -3,6 +3,8 @@ from typing import List, Optional, Sequence
 
 import torch
 from mmengine.structures import PixelData
+from mmseg.models.segmentors import EncoderDecoder
+from mmseg.registry import MODELS
 from mmseg.utils import OptSampleList, SampleList
 from torch import Tensor
 
@@ -106,7 +108,10 @@ class TestTimeAugMixin:
         """Refine one result's logits with a dense CRF on its image."""
         img_path: Optional[str] = result.metainfo.get('img_path')
         if img_path is None:
-            raise KeyError('test_cfg.crf needs img_path in the data samples')
+            raise KeyError(
+                'test_cfg.crf refines on the image file (img_path), and this '
+                'input has none (an array?): pass the image path, or set '
+                'model.test_cfg.crf=None')
         img = read_image(img_path)
         probs = result.seg_logits.data.softmax(dim=0)
         posterior = dense_crf(img, probs.cpu().numpy(), **crf)
@@ -116,3 +121,11 @@ class TestTimeAugMixin:
                 seg_logits=PixelData(data=posterior.clamp_min(1e-8).log()),
                 pred_sem_seg=PixelData(
                     data=posterior.argmax(dim=0, keepdim=True))))
+
+
+@MODELS.register_module()
+class TTAEncoderDecoder(TestTimeAugMixin, EncoderDecoder):
+    """mmseg's ``EncoderDecoder`` with the ``test_cfg`` keys ``scales``,
+    ``flip`` and ``crf`` of :class:`TestTimeAugMixin` (the CAM-baseline and
+    fully supervised LargeFOV segmenters; identical to ``EncoderDecoder``
+    with the defaults)."""

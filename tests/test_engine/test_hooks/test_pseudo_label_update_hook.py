@@ -236,3 +236,74 @@ def test_early_stop_ends_stages_and_restarts_schedule(toy_root, tmp_path):
     assert json.load(open(stage_1 / 'meta.json'))['info']['iteration'] == 5
     assert torch.load(tmp_path / 'iter_5.pth', weights_only=False)['meta'][
         'iter'] == 5
+
+
+@METRICS.register_module(force=True)
+class ScriptedMetric(BaseMetric):
+    """Validation scores from a list, one per validation."""
+
+    scores = []
+
+    def process(self, data_batch, data_samples) -> None:
+        self.results.append(0)
+
+    def compute_metrics(self, results) -> dict:
+        return dict(score=ScriptedMetric.scores.pop(0))
+
+
+def test_early_stop_counts_afresh_in_every_stage(toy_root, tmp_path):
+    """Stage 1 improves at every validation, below stage 0's best: it runs
+    out (the paper's per-stage rule)."""
+    cfg = tiny_auxsegnet_cfg(toy_root, tmp_path, stage_iters=3)
+    cfg.train_cfg.val_interval = 1
+    cfg.val_evaluator = dict(type='ScriptedMetric')
+    ScriptedMetric.scores = [1., 2., 3., .5, .6, .7]
+    cfg.custom_hooks.append(
+        dict(type='EarlyStoppingHook', monitor='score', rule='greater',
+             patience=2, min_delta=0.01))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 6 and not ScriptedMetric.scores
+
+
+def test_previous_saliency_reference_survives_a_boundary_resume(
+        toy_root, tmp_path, monkeypatch):
+    """sal_update_ref='previous' reads the last stage's saliency labels,
+    also when the run resumed at the boundary."""
+    from mmseg_wsss.pseudo_labels.generators import auxsegnet
+    used = []
+    original = auxsegnet.image_saliency
+
+    def recording(data_info, shape, updated=False):
+        if updated:
+            used.append(data_info.get('sal_label_path'))
+        return original(data_info, shape, updated)
+
+    monkeypatch.setattr(auxsegnet, 'image_saliency', recording)
+
+    def cfg_():
+        cfg = tiny_auxsegnet_cfg(toy_root, tmp_path, stage_iters=1,
+                                 num_stages=3)
+        cfg.custom_hooks[0].generator.sal_update_ref = 'previous'
+        cfg.default_hooks.checkpoint.max_keep_ckpts = -1
+        return cfg
+
+    Runner.from_cfg(cfg_()).train()
+    stage_1_sal = str(tmp_path / 'pseudo_labels' / 'auxsegnet_plus' /
+                      'stage_1' / 'saliency')
+    assert used and all(p.startswith(stage_1_sal) for p in used[-6:])
+    shutil.rmtree(tmp_path / 'pseudo_labels' / 'auxsegnet_plus' / 'stage_2')
+    used.clear()
+    cfg = cfg_()
+    cfg.load_from = str(tmp_path / 'iter_2.pth')
+    cfg.resume = True
+    Runner.from_cfg(cfg).train()
+    assert len(used) == 6 and all(p.startswith(stage_1_sal) for p in used)
+
+
+def test_wrapped_training_dataset_is_refused_clearly(toy_root, tmp_path):
+    cfg = tiny_auxsegnet_cfg(toy_root, tmp_path)
+    cfg.train_dataloader.dataset = dict(
+        type='RepeatDataset', times=2, dataset=cfg.train_dataloader.dataset)
+    with pytest.raises(TypeError, match='use a WSSSVOCDataset.*RepeatDataset'):
+        Runner.from_cfg(cfg).train()

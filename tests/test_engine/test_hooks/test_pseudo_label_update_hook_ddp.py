@@ -43,3 +43,18 @@ def test_two_process_stage_with_label_generation(tmp_path):
                   ) == sorted(ids)
     assert not list(out.rglob('.tmp_*'))
     assert (work_dir / 'iter_2.pth').exists()
+    # the same run again in the same work dir: every rank takes rank 0's
+    # decision on the existing label folders, and one model (rank 0's
+    # buffers broadcast) labels all shards, so nothing waits forever
+    metas = {s: json.load(open(out / f'stage_{s}' / 'meta.json'))
+             for s in (0, 1)}
+    proc = subprocess.run(
+        ['bash', 'tools/dist_train.sh', str(cfg_file), '2', '--work-dir',
+         str(work_dir)],
+        cwd=ROOT, env=dict(env, PORT='29618'), capture_output=True, text=True,
+        timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for stage in (0, 1):
+        meta = json.load(open(out / f'stage_{stage}' / 'meta.json'))
+        assert meta['complete']
+        assert meta['identity'] == metas[stage]['identity']

@@ -447,6 +447,10 @@ STOCK_HEADS = {
         dilations=(1, 2), c1_in_channels=4, c1_channels=4),
     'SegformerHead': dict(
         in_channels=list(MULTI_CHANNELS), in_index=[0, 1, 2, 3]),
+    # applies self.dropout in its own forward
+    'ANNHead': dict(
+        in_channels=[16, 16], in_index=[2, 3], project_channels=4,
+        query_scales=(1, ), key_pool_scales=(1, 3)),
 }
 
 
@@ -491,7 +495,7 @@ def test_stock_head_branch_trains_its_own_modules(type_):
     # separable bottlenecks, ...) is in the path
     assert not _without_gradient(
         head, prefix='branches.', dead=STOCK_DEAD.get(type_, ()))
-    assert stock.dropout is None
+    assert isinstance(stock.dropout, nn.Identity)
     assert not [n for n in head.state_dict() if 'conv_seg' in n
                 and n.startswith('branches')]
 
