@@ -235,6 +235,3 @@ def save_label_png(label: np.ndarray, path: str) -> None:
     img.putpalette(color_palette().flatten().tolist())
     atomic_save(img, path)
 
-
-# Former name of read_label_map, still imported by metrics and tools.
-load_label_png = read_label_map

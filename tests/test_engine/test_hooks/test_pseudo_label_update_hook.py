@@ -13,7 +13,7 @@ from mmseg.registry import METRICS
 
 from mmseg_wsss.datasets import WSSSVOCDataset
 from mmseg_wsss.datasets.toy import make_toy_dataset
-from mmseg_wsss.utils.io import load_label_png, save_label_png
+from mmseg_wsss.utils.io import read_label_map, save_label_png
 
 from ..auxsegnet_toy import tiny_auxsegnet_cfg
 
@@ -56,7 +56,7 @@ def test_two_stages_write_and_switch_labels(two_stage_run, toy_root):
     assert meta['info']['iteration'] == 2
     assert meta['identity']['generator']['refine']
     labels = {
-        s: [load_label_png(str(out / f'stage_{s}' / f'{i}.png')) for i in ids]
+        s: [read_label_map(str(out / f'stage_{s}' / f'{i}.png')) for i in ids]
         for s in (0, 1)
     }
     assert any(not np.array_equal(a, b)
@@ -82,7 +82,7 @@ def test_labels_only_use_image_classes(two_stage_run, toy_root):
     img_labels = json.load(open(os.path.join(toy_root, 'cls_labels.json')))
     for png in (work_dir / 'pseudo_labels' / 'auxsegnet_plus' /
                 'stage_1').glob('*.png'):
-        label = load_label_png(str(png))
+        label = read_label_map(str(png))
         assert set(np.unique(label)) <= {0, 255, *img_labels[png.stem]}
 
 
@@ -142,7 +142,7 @@ def test_old_run_labels_are_not_reused(two_stage_run, toy_root, tmp_path):
     shutil.copytree(work_dir / 'pseudo_labels', new_dir / 'pseudo_labels')
     stage_0 = new_dir / 'pseudo_labels' / 'auxsegnet_plus' / 'stage_0'
     old = json.load(open(stage_0 / 'meta.json'))
-    blank = np.full_like(load_label_png(str(next(stage_0.glob('*.png')))),
+    blank = np.full_like(read_label_map(str(next(stage_0.glob('*.png')))),
                          255)
     for png in stage_0.glob('*.png'):  # mark the old run's labels
         save_label_png(blank, str(png))
@@ -152,7 +152,7 @@ def test_old_run_labels_are_not_reused(two_stage_run, toy_root, tmp_path):
     runner.train()
     new = json.load(open(stage_0 / 'meta.json'))
     assert new['identity']['model'] != old['identity']['model']
-    assert any((load_label_png(str(p)) != 255).any()
+    assert any((read_label_map(str(p)) != 255).any()
                for p in stage_0.glob('*.png'))
     log = open(next(new_dir.glob('*/*.log'))).read()
     assert 'relabelling' in log and 'model:' in log
