@@ -130,7 +130,9 @@ class WSSSVOCDataset(BaseSegDataset):
             pseudo labels (absolute or relative to the working directory).
         allow_gt_masks (bool): Let a training pipeline pack GT masks; only
             for the fully supervised upper bound. ``test_mode`` always allows.
-        **kwargs: :class:`BaseSegDataset` arguments.
+        **kwargs: :class:`BaseSegDataset` arguments. ``backend_args``
+            reaches every read; ``ann_file`` must still be a local file
+            (mmseg 1.2.2's ``BaseSegDataset.load_data_list`` asserts it).
     """
     METAINFO = copy.deepcopy(PascalVOCDataset.METAINFO)
 
