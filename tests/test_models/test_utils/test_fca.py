@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmseg_wsss.models.utils.fca import (FCA, ASPPContext, ChannelAttention,
+                                         SpatialRecalibration,
                                          StripConvBranch)
 
 IN, CH, SIZE = 12, 8, 41
@@ -104,6 +105,28 @@ def test_channel_attention_scales_each_channel_by_a_gate():
     gate = attention(x) / x
     assert torch.allclose(gate, gate[..., :1, :1].expand_as(gate))
     assert gate.min() > 0 and gate.max() < 1
+
+
+def test_channel_attention_adds_average_and_max_pooling():
+    """Eq. 2 with an identity MLP: M_c = sigmoid(GAP_s(F) + GMP_s(F))."""
+    attention = ChannelAttention(CH)
+    for conv in attention.mlp[::2]:
+        conv.weight.data.copy_(torch.eye(CH)[..., None, None])
+    x = _maps(2, CH, 5, 5).abs()
+    gate = torch.sigmoid(x.mean(dim=(2, 3)) + x.amax(dim=(2, 3)))
+    torch.testing.assert_close(attention(x), x * gate[..., None, None])
+
+
+@pytest.mark.parametrize('channel', [0, 1])
+def test_srm_reads_channel_mean_then_max(channel):
+    """Eq. 5-6: the conv's input channels are mean_c(F) and max_c(F)."""
+    srm = SpatialRecalibration()
+    srm.conv.weight.data.zero_()
+    srm.conv.weight.data[0, channel, 1, 1] = 1
+    x = _maps(2, CH, 5, 5)
+    pooled = x.mean(dim=1, keepdim=True) if channel == 0 else x.amax(
+        dim=1, keepdim=True)
+    torch.testing.assert_close(srm(x), x * torch.sigmoid(pooled) + x)
 
 
 def test_srm_with_zero_conv_gives_one_and_a_half_f_com():
