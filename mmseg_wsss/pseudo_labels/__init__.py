@@ -2,6 +2,8 @@
 
 - :mod:`.rules`: registered rules from normalised CAMs (and saliency) to a
   label map (``LABEL_RULES``: ``threshold``, ``auxsegnet``, ``cian``).
+- :mod:`.online`: rules run inside a training step on batched tensors
+  (``pseudo_gt_from_masks``: SSSS / WS-FCN).
 - :mod:`.generators`: one generator per method (``TASK_UTILS``), each
   reading a model through ``label_outputs`` only.
 - :mod:`.writer`: the one writer (iteration, rank sharding, resuming,
@@ -18,6 +20,7 @@ from .generators import (AuxSegNetLabelGenerator, BaseLabelGenerator,
                          CAMLabelGenerator, image_saliency)
 from .meta import (identity_diff, model_fingerprint, read_meta, update_meta,
                    write_meta)
+from .online import pseudo_gt_from_masks
 from .rules import (LABEL_RULES, cam_saliency_seeds, cam_to_label,
                     fuse_cam_saliency)
 from .writer import (StaleLabelsError, dataset_identity, generator_identity,
@@ -26,8 +29,8 @@ from .writer import (StaleLabelsError, dataset_identity, generator_identity,
 __all__ = [
     'AuxSegNetLabelGenerator', 'BaseLabelGenerator', 'CAMLabelGenerator',
     'image_saliency', 'identity_diff', 'model_fingerprint', 'read_meta',
-    'update_meta', 'write_meta', 'LABEL_RULES', 'cam_saliency_seeds',
-    'cam_to_label', 'fuse_cam_saliency', 'StaleLabelsError',
-    'dataset_identity', 'generator_identity', 'label_identity',
-    'prepare_label_dir', 'write_pseudo_labels'
+    'update_meta', 'write_meta', 'pseudo_gt_from_masks', 'LABEL_RULES',
+    'cam_saliency_seeds', 'cam_to_label', 'fuse_cam_saliency',
+    'StaleLabelsError', 'dataset_identity', 'generator_identity',
+    'label_identity', 'prepare_label_dir', 'write_pseudo_labels'
 ]
