@@ -1,8 +1,8 @@
-from .hooks import PseudoLabelUpdateHook
+from .hooks import LossWarmupHook, PseudoLabelUpdateHook
 from .runner import SkipSampler, StagewiseTrainLoop
 from .schedulers import StagewisePolyLR, StagewisePolyParamScheduler
 
 __all__ = [
-    'PseudoLabelUpdateHook', 'SkipSampler', 'StagewiseTrainLoop',
-    'StagewisePolyLR', 'StagewisePolyParamScheduler'
+    'LossWarmupHook', 'PseudoLabelUpdateHook', 'SkipSampler',
+    'StagewiseTrainLoop', 'StagewisePolyLR', 'StagewisePolyParamScheduler'
 ]

@@ -1,3 +1,4 @@
+from .loss_warmup_hook import LossWarmupHook
 from .pseudo_label_update_hook import PseudoLabelUpdateHook
 
-__all__ = ['PseudoLabelUpdateHook']
+__all__ = ['LossWarmupHook', 'PseudoLabelUpdateHook']
