@@ -3,15 +3,19 @@ from .affinity import (PairwiseAffinity, UnaryAffinity, flatten_positions,
                        unary_affinity, unary_context)
 from .cam import (cam_from_features, cam_to_seg_logits, mask_absent_classes,
                   max_normalize, minmax_normalize, multiscale_cam)
+from .class_scores import focal_mask_penalty, mask_class_scores, ngwp_scores
 from .cross_task_affinity import (AffinityFusion, CrossTaskDualAffinity,
                                   refine_unary)
 from .multiscale import multiscale_flip, sum_views
+from .pamr import PAMR
+from .stochastic_gate import StochasticGate
 
 __all__ = [
     'PairwiseAffinity', 'UnaryAffinity', 'flatten_positions',
     'pairwise_affinity', 'pairwise_context', 'propagate', 'unary_affinity',
     'unary_context', 'cam_from_features', 'cam_to_seg_logits',
     'mask_absent_classes', 'max_normalize', 'minmax_normalize',
-    'multiscale_cam', 'AffinityFusion', 'CrossTaskDualAffinity',
-    'refine_unary', 'multiscale_flip', 'sum_views'
+    'multiscale_cam', 'focal_mask_penalty', 'mask_class_scores',
+    'ngwp_scores', 'AffinityFusion', 'CrossTaskDualAffinity', 'refine_unary',
+    'multiscale_flip', 'sum_views', 'PAMR', 'StochasticGate'
 ]
