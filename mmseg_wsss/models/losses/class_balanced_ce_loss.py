@@ -71,14 +71,16 @@ class ClassBalancedCELoss(nn.Module):
             raise ValueError(
                 f'img_labels must be {batch} x {num_classes - 1}, got '
                 f'{tuple(img_labels.shape)}')
-        valid = (seg_label != self.ignore_index).flatten(1)
-        target = seg_label.flatten(1).where(valid, 0)
-        # float32 counts: float16 overflows past 65,504 pixels (321 x 321)
-        counts = valid.new_zeros(batch, num_classes, dtype=torch.float32)
-        counts.scatter_add_(1, target, valid.float())
+        labels = seg_label.flatten(1)
+        # counted by comparison, not scatter_add_: deterministic on CUDA;
+        # ignored pixels match no class. float32: float16 overflows past
+        # 65,504 pixels (321 x 321)
+        classes = torch.arange(num_classes, device=labels.device)
+        counts = (labels.unsqueeze(1) == classes[:, None]).sum(2).float()
         total = counts.sum(dim=1, keepdim=True)
         weights = (total - counts) / (1 + total)
-        # ignored pixels: CE 0 (the weight gathered for them is unused)
+        # ignored pixels: CE 0, so the weight gathered for them is unused
+        target = labels.where(labels != self.ignore_index, 0)
         ce = F.cross_entropy(
             seg_logits, seg_label, ignore_index=self.ignore_index,
             reduction='none')
