@@ -69,6 +69,9 @@ class PAMR(nn.Module):
         dilations (Sequence[int]): Window dilations D.
         sigma_scale (float): Scale of the local spread in ``kappa``.
         eps (float): Added to the scaled spread (flat regions).
+
+    Raises:
+        ValueError: ``num_iter`` is negative or a dilation is not positive.
     """
 
     def __init__(self,

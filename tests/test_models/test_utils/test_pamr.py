@@ -135,3 +135,16 @@ def test_registered_without_parameters():
     assert list(pamr.parameters()) == []
     with pytest.raises(ValueError):
         pamr(torch.rand(2, 3, 4, 4), torch.rand(1, 3, 4, 4))
+
+
+def test_half_precision_masks_on_flat_regions():
+    """The affinities are computed in float32: eps = 1e-8 is 0 in float16,
+    which would make a flat region (zero spread) 0 / 0."""
+    img = torch.zeros(1, 3, 8, 12)
+    img[..., 6:] = 1.0
+    masks = torch.rand(1, 2, 8, 12)
+    pamr = PAMR(num_iter=3, dilations=(1, 2))
+    out = pamr(img.half(), masks.half())
+    assert out.dtype == torch.float16
+    torch.testing.assert_close(out.float(), pamr(img, masks), atol=1e-2,
+                               rtol=0)
