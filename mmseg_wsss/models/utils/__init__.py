@@ -6,8 +6,10 @@ from .cam import (cam_from_features, cam_to_seg_logits, mask_absent_classes,
 from .class_scores import focal_mask_penalty, mask_class_scores, ngwp_scores
 from .cross_task_affinity import (AffinityFusion, CrossTaskDualAffinity,
                                   refine_unary)
+from .fca import FCA, ASPPContext
 from .multiscale import multiscale_flip, sum_views
 from .pamr import PAMR
+from .sf2 import SemanticAlignUpsample, SF2Fusion, SkipGCIFusion
 from .stochastic_gate import StochasticGate
 
 __all__ = [
@@ -17,5 +19,6 @@ __all__ = [
     'mask_absent_classes', 'max_normalize', 'minmax_normalize',
     'multiscale_cam', 'focal_mask_penalty', 'mask_class_scores',
     'ngwp_scores', 'AffinityFusion', 'CrossTaskDualAffinity', 'refine_unary',
-    'multiscale_flip', 'sum_views', 'PAMR', 'StochasticGate'
+    'multiscale_flip', 'sum_views', 'PAMR', 'StochasticGate', 'FCA',
+    'ASPPContext', 'SemanticAlignUpsample', 'SF2Fusion', 'SkipGCIFusion'
 ]
