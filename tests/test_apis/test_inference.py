@@ -160,12 +160,15 @@ def test_tools_test_tta_refused_with_the_test_cfg_keys(
 
 
 def test_tools_test_refuses_test_time_keys_the_model_ignores(tools_test):
-    largefov = _config(METHOD_CONFIGS[1][0], {})
-    assert largefov.model.type == 'EncoderDecoder'  # stock predict
-    largefov.merge_from_dict({'model.test_cfg.flip': True})
+    stock = _config(METHOD_CONFIGS[1][0], {})
+    stock.merge_from_dict({
+        'model.type': 'EncoderDecoder',  # stock predict
+        'model.test_cfg.flip': True
+    })
     with pytest.raises(ValueError, match=r"\['flip'\].*EncoderDecoder"):
-        tools_test.check_test_time_keys(largefov)
-    auxsegnet = _config(METHOD_CONFIGS[2][0], {})
-    auxsegnet.merge_from_dict({'model.test_cfg.flip': True})
-    tools_test.check_test_time_keys(auxsegnet)  # AuxSegNet reads them
+        tools_test.check_test_time_keys(stock)
+    for config, _ in METHOD_CONFIGS[1:3]:  # TTAEncoderDecoder, AuxSegNet
+        cfg = _config(config, {})
+        cfg.merge_from_dict({'model.test_cfg.flip': True})
+        tools_test.check_test_time_keys(cfg)
 
