@@ -1,5 +1,6 @@
 """What a generator is, and what it asks of a model."""
 import os.path as osp
+from abc import ABCMeta, abstractmethod
 from typing import Sequence
 
 import numpy as np
@@ -9,7 +10,7 @@ from torch import Tensor, nn
 from ...utils.io import read_saliency
 
 
-class BaseLabelGenerator:
+class BaseLabelGenerator(metaclass=ABCMeta):
     """Makes the pseudo labels of one image with a model.
 
     A generator is registered in mmseg's ``TASK_UTILS`` and built from a
@@ -33,6 +34,7 @@ class BaseLabelGenerator:
     #: The result has ``sal``, a new saliency label (H x W uint8).
     updates_saliency = False
 
+    @abstractmethod
     def __call__(self, model: nn.Module, inputs: Tensor,
                  data_sample: SegDataSample, data_info: dict) -> dict:
         """Label one image.
@@ -49,7 +51,6 @@ class BaseLabelGenerator:
             ignore), ``cam`` (K x H x W float32) and, with
             :attr:`updates_saliency`, ``sal`` (H x W uint8, 255 salient).
         """
-        raise NotImplementedError
 
 
 def image_saliency(data_info: dict,

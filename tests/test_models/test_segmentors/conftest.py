@@ -22,6 +22,14 @@ DATA_PREPROCESSOR = dict(
     std=[58.395, 57.12, 57.375],
     bgr_to_rgb=True,
     seg_pad_val=255)
+# the classification head of both tiny models
+CAM_HEAD = dict(
+    type='CAMHead',
+    in_channels=TINY_CHANNELS,
+    in_index=0,
+    num_classes=NUM_CLASSES,
+    loss_decode=dict(
+        type='CrossEntropyLoss', use_sigmoid=True, loss_name='loss_cls'))
 
 
 def _cam_classifier_cfg(**test_cfg) -> ConfigDict:
@@ -30,15 +38,7 @@ def _cam_classifier_cfg(**test_cfg) -> ConfigDict:
         type='CAMClassifier',
         data_preprocessor=DATA_PREPROCESSOR,
         backbone=TINY_BACKBONE,
-        decode_head=dict(
-            type='CAMHead',
-            in_channels=TINY_CHANNELS,
-            in_index=0,
-            num_classes=NUM_CLASSES,
-            loss_decode=dict(
-                type='CrossEntropyLoss',
-                use_sigmoid=True,
-                loss_name='loss_cls')),
+        decode_head=CAM_HEAD,
         train_cfg=dict(),
         test_cfg=test_cfg)
 
@@ -63,15 +63,7 @@ def _auxsegnet_cfg(**head) -> ConfigDict:
         data_preprocessor=DATA_PREPROCESSOR,
         backbone=TINY_BACKBONE,
         decode_head=decode_head,
-        auxiliary_head=dict(
-            type='CAMHead',
-            in_channels=TINY_CHANNELS,
-            in_index=0,
-            num_classes=NUM_CLASSES,
-            loss_decode=dict(
-                type='CrossEntropyLoss',
-                use_sigmoid=True,
-                loss_name='loss_cls')),
+        auxiliary_head=CAM_HEAD,
         train_cfg=dict(stage='full'),
         test_cfg=dict(mode='whole'))
 
