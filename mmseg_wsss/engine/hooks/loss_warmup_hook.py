@@ -5,6 +5,7 @@ from typing import Optional
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
+from mmengine.runner import IterBasedTrainLoop
 from mmseg.registry import HOOKS
 from torch import nn
 
@@ -56,7 +57,15 @@ class LossWarmupHook(Hook):
 
         Raises:
             AttributeError: The model has no ``seg_loss_enabled``.
+            ValueError: ``warmup_epochs`` under an iteration-based loop
+                (its epoch never advances).
         """
+        if self.by_epoch and isinstance(runner.train_loop,
+                                        IterBasedTrainLoop):
+            raise ValueError(
+                'LossWarmupHook: warmup_epochs needs an epoch-based train '
+                f'loop, got {type(runner.train_loop).__name__} (its epoch '
+                'stays 0); use warmup_iters')
         model = self._model(runner)
         if not hasattr(model, 'seg_loss_enabled'):
             raise AttributeError(

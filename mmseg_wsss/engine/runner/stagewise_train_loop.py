@@ -40,7 +40,7 @@ class SkipSampler(Sampler):
         return itertools.islice(iter(self.sampler), self.num_skipped, None)
 
     def __len__(self) -> int:
-        return len(self.sampler)
+        return max(len(self.sampler) - self.num_skipped, 0)
 
 
 @LOOPS.register_module()

@@ -42,7 +42,7 @@ class _Data(torch.utils.data.Dataset):
 def _stub(model=None, iter=0, epoch=0, max_iters=100, max_epochs=10):
     return SimpleNamespace(
         model=model or _FlagModel(), iter=iter, epoch=epoch,
-        max_iters=max_iters, max_epochs=max_epochs)
+        max_iters=max_iters, max_epochs=max_epochs, train_loop=None)
 
 
 @pytest.mark.parametrize('cfg, key', [(dict(warmup_iters=3), 'iter'),
@@ -120,3 +120,13 @@ def test_resumed_run(tmp_path, hook_cfg, by_epoch, first, total, expect):
     resumed = _runner(tmp_path, hook_cfg, by_epoch, total, resume=True)
     resumed.train()
     assert resumed.model.flags == expect
+
+
+def test_epochs_refused_under_an_iteration_loop():
+    """Its epoch stays 0: the seg losses would never start."""
+    from mmengine.runner import IterBasedTrainLoop
+    hook = HOOKS.build(dict(type='LossWarmupHook', warmup_epochs=7))
+    runner = _stub()
+    runner.train_loop = object.__new__(IterBasedTrainLoop)
+    with pytest.raises(ValueError, match='warmup_iters'):
+        hook.before_train(runner)
