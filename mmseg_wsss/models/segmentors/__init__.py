@@ -2,8 +2,9 @@ from .auxsegnet import AuxSegNet
 from .cam_classifier import CAMClassifier
 from .pseudo_label_source import LABEL_OUTPUT_KEYS, PseudoLabelSource
 from .test_time import TestTimeAugMixin, TTAEncoderDecoder
+from .wsfcn import WSFCN
 
 __all__ = [
     'AuxSegNet', 'CAMClassifier', 'LABEL_OUTPUT_KEYS', 'PseudoLabelSource',
-    'TestTimeAugMixin', 'TTAEncoderDecoder'
+    'TestTimeAugMixin', 'TTAEncoderDecoder', 'WSFCN'
 ]

@@ -14,12 +14,13 @@ from torch import Tensor
 Acc = TypeVar('Acc')
 
 
-def rescale(img: Tensor, scale: float) -> Tensor:
-    """Bilinear resize of a batch by ``scale`` (``img`` itself at 1).
+def rescale(img: Tensor, scale: float, mode: str = 'bilinear') -> Tensor:
+    """Resize a batch by ``scale`` (``img`` itself at 1).
 
     Args:
         img (Tensor): B x C x H x W.
         scale (float): Factor; each side becomes ``max(1, round(s * scale))``.
+        mode (str): ``'bilinear'`` or ``'bicubic'`` (``align_corners=False``).
 
     Returns:
         Tensor: B x C x H' x W'.
@@ -27,7 +28,7 @@ def rescale(img: Tensor, scale: float) -> Tensor:
     if scale == 1.0:
         return img
     size = [max(1, round(s * scale)) for s in img.shape[2:]]
-    return F.interpolate(img, size=size, mode='bilinear', align_corners=False)
+    return F.interpolate(img, size=size, mode=mode, align_corners=False)
 
 
 def multiscale_flip(fn: Callable[[Tensor], Tensor],
@@ -35,7 +36,8 @@ def multiscale_flip(fn: Callable[[Tensor], Tensor],
                     reduce: Callable[[Optional[Acc], Tensor], Acc],
                     scales: Sequence[float] = (1.0, ),
                     flip: bool = False,
-                    size: Optional[Tuple[int, int]] = None) -> Acc:
+                    size: Optional[Tuple[int, int]] = None,
+                    img_mode: str = 'bilinear') -> Acc:
     """Run ``fn`` on every scale (and flip) of a batch; fold the outputs.
 
     For each scale, ``img`` is resized (:func:`rescale`) and, with ``flip``,
@@ -59,6 +61,8 @@ def multiscale_flip(fn: Callable[[Tensor], Tensor],
         flip (bool): Also run the horizontally flipped images.
         size (tuple[int, int], optional): Size of the views handed to
             ``reduce``; the input's by default.
+        img_mode (str): Interpolation of the images (:func:`rescale`); the
+            outputs are always resized bilinearly.
 
     Returns:
         The last ``acc``.
@@ -72,7 +76,7 @@ def multiscale_flip(fn: Callable[[Tensor], Tensor],
     batch = img.shape[0]
     acc = None
     for scale in scales:
-        scaled = rescale(img, scale)
+        scaled = rescale(img, scale, img_mode)
         if flip:
             scaled = torch.cat([scaled, scaled.flip(3)])
         out = fn(scaled)
