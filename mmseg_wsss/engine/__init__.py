@@ -1,8 +1,10 @@
 from .hooks import LossWarmupHook, PseudoLabelUpdateHook
+from .optimizers import SSSSOptimWrapperConstructor
 from .runner import SkipSampler, StagewiseTrainLoop
 from .schedulers import StagewisePolyLR, StagewisePolyParamScheduler
 
 __all__ = [
-    'LossWarmupHook', 'PseudoLabelUpdateHook', 'SkipSampler',
-    'StagewiseTrainLoop', 'StagewisePolyLR', 'StagewisePolyParamScheduler'
+    'LossWarmupHook', 'PseudoLabelUpdateHook', 'SSSSOptimWrapperConstructor',
+    'SkipSampler', 'StagewiseTrainLoop', 'StagewisePolyLR',
+    'StagewisePolyParamScheduler'
 ]

@@ -1,0 +1,3 @@
+from .ssss_constructor import SSSSOptimWrapperConstructor
+
+__all__ = ['SSSSOptimWrapperConstructor']
