@@ -1,0 +1,8 @@
+# Table I '+FCA_MCLM': FCA without SRM, skip + GCI fusion.
+_base_ = ['../wsfcn_wideresnet38_30ep_voc12aug-321.py']
+model = dict(
+    decode_head=dict(
+        context_cfg=dict(with_srm=False),
+        fusion_cfg=dict(_delete_=True, type='SkipGCIFusion')),
+    # Table I / II are 'single-scale' with flip (wsfcn.md 7.2)
+    test_cfg=dict(scales=(1.0, ), flip=True))

@@ -1,0 +1,7 @@
+# Table I '+FCA' (and Table II's FCA context): FCA, skip + GCI fusion.
+_base_ = ['../wsfcn_wideresnet38_30ep_voc12aug-321.py']
+model = dict(
+    decode_head=dict(
+        fusion_cfg=dict(_delete_=True, type='SkipGCIFusion')),
+    # Table I / II are 'single-scale' with flip (wsfcn.md 7.2)
+    test_cfg=dict(scales=(1.0, ), flip=True))
