@@ -1,7 +1,8 @@
 from .formatting import PackWSSSInputs
 from .loading import LoadImageLevelLabels, LoadPseudoLabel, LoadSaliencyMap
+from .processing import ColorJitter, RandomResizedCrop, adjust_hue_bgr
 
 __all__ = [
     'LoadImageLevelLabels', 'LoadPseudoLabel', 'LoadSaliencyMap',
-    'PackWSSSInputs'
+    'PackWSSSInputs', 'RandomResizedCrop', 'ColorJitter', 'adjust_hue_bgr'
 ]
