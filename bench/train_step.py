@@ -63,6 +63,8 @@ METHODS: List[Tuple[str, str]] = [
      'auxsegnet_efficientnet-lite0_4x200it_synthvoc-224.py'),
     ('auxsegnet+', 'configs/auxsegnet_plus/'
      'auxsegnet-plus_efficientnet-lite0_4x200it_synthvoc-224.py'),
+    ('ssss', 'configs/wsfcn/ssss_efficientnet-lite0_1600it_synthvoc-224.py'),
+    ('wsfcn', 'configs/wsfcn/wsfcn_efficientnet-lite0_1600it_synthvoc-224.py'),
 ]
 REFERENCE = 'largefov'
 NUM_CLASSES = 21

@@ -30,8 +30,18 @@ METHOD_CONFIGS = [
      'auxsegnet-plus_efficientnet-lite0_4x200it_synthvoc-224.py', {}),
     ('configs/auxsegnet/auxsegnet_efficientnet-lite0_4x200it_synthvoc-224.py',
      {}),
+    # the papers' procedure: 4 scales, flip, padding, label cut, background
+    ('configs/wsfcn/wsfcn_efficientnet-lite0_1600it_synthvoc-224.py', {
+        'model.test_cfg.scales': (1.0, 0.5, 1.5, 2.0),
+        'model.test_cfg.flip': True,
+        'model.test_cfg.pad_size': (256, 256)
+    }),
+    ('configs/wsfcn/ssss_efficientnet-lite0_1600it_synthvoc-224.py', {}),
 ]
-CONFIG_IDS = [osp.basename(path)[:-3] for path, _ in METHOD_CONFIGS]
+CONFIG_IDS = [
+    osp.basename(path)[:-3] + ('_msf' if options else '')
+    for path, options in METHOD_CONFIGS
+]
 PHOTO_SHAPE = (75, 93)  # odd sizes: not a multiple of the output stride
 NUM_CLASSES = 21
 
