@@ -79,6 +79,9 @@ def normalize(obj: object) -> object:
 def identity_diff(on_disk: dict, now: dict) -> List[str]:
     """Readable differences between two identities.
 
+    A key absent on one side equals ``None`` on the other: an option added
+    later with the default ``None`` (off) does not make older labels stale.
+
     Returns:
         list[str]: One ``key: <on disk> (on disk) vs <now> (now)`` line per
         differing leaf, dotted keys for nested dicts; empty when equal.
@@ -88,11 +91,8 @@ def identity_diff(on_disk: dict, now: dict) -> List[str]:
         f'{key}: {on_disk.get(key, "<absent>")!r} (on disk) vs '
         f'{now.get(key, "<absent>")!r} (now)'
         for key in sorted(set(on_disk) | set(now))
-        if on_disk.get(key, _MISSING) != now.get(key, _MISSING)
+        if on_disk.get(key) != now.get(key)
     ]
-
-
-_MISSING = object()
 
 
 def _flatten(obj: object, prefix: str = '') -> Dict[str, object]:

@@ -1,19 +1,16 @@
 """The WS-FCN / SSSS configs: every file loads and builds, the schedules
-are the paper's and the benchmark's, the table rows change what their row
-names, and the SynthVOC config trains and tests through the stock Runner."""
+are the paper's and the benchmark's, and the table rows change what their
+row names (training runs: tests/test_e2e/test_wsfcn.py)."""
 import glob
 import os.path as osp
 
 import pytest
 import torch
 from mmengine import Config
-from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner
 
 import mmseg_wsss  # noqa: F401,I001  (before mmseg.models: mmcv-lite shims)
 from mmseg.registry import MODELS
-from mmseg_wsss.datasets.toy import make_toy_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FOLDER = osp.join(ROOT, 'configs', 'wsfcn')
@@ -151,56 +148,3 @@ def test_table_rows(setup):
             assert fusion.get('align', True)
         assert cfg.train_cfg == main.train_cfg
         assert cfg.optim_wrapper == main.optim_wrapper
-
-
-@pytest.fixture(scope='module')
-def toy_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp('toy')
-    make_toy_dataset(str(root), num_train=8, num_val=2, size=64, seed=1)
-    return str(root)
-
-
-def test_synthvoc_config_trains_and_tests(toy_root, tmp_path):
-    """Three iterations on the toy set (one of warm-up): the segmentation
-    loss is 0 during the warm-up and on after it; then val and test run the
-    WS-FCN test procedure."""
-    cfg = Config.fromfile(SYNTH)
-    cfg.work_dir = str(tmp_path)
-    cfg.model.backbone.init_cfg = None
-    toy = Config.fromfile(osp.join(ROOT, 'configs/_base_/datasets/toy.py'))
-    cfg.model.decode_head.num_classes = len(toy.metainfo.classes)
-    for split in ('train', 'val', 'test'):
-        loader = cfg[f'{split}_dataloader']
-        loader.dataset.data_root = toy_root
-        loader.dataset.metainfo = toy.metainfo
-        loader.dataset.pop('saliency_dir', None)
-        loader.num_workers = 0
-    cfg.train_dataloader.batch_size = 2
-    cfg.train_cfg.max_iters = cfg.train_cfg.val_interval = 3
-    cfg.param_scheduler[0].end = 3
-    cfg.custom_hooks[0].warmup_iters = 1
-    cfg.default_hooks.logger.interval = 1
-    cfg.default_hooks.checkpoint.interval = 3
-    cfg.model.test_cfg.flip = True
-    runner = Runner.from_cfg(cfg)
-    seen = []
-    runner.register_hook(_LossSpy(seen), priority='LOWEST')
-    runner.train()
-    assert seen[0] == (0, 0)  # warm-up: no pseudo GT made
-    assert all(ratio > 0 for ratio, _ in seen[1:])
-    assert runner.model.seg_loss_enabled
-    metrics = runner.test()
-    assert 0 <= metrics['mIoU'] <= 100
-
-
-class _LossSpy(Hook):
-    """Records the pseudo-GT share and ``decode.loss_seg`` of every
-    iteration."""
-
-    def __init__(self, store):
-        self.store = store
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
-                         outputs=None):
-        self.store.append((float(outputs['decode.pseudo_gt_ratio']),
-                           float(outputs['decode.loss_seg'])))

@@ -236,3 +236,15 @@ def test_tool_labels_the_toy_set_with_pamr_and_refuses_plain_reuse(
             cfg_file, ckpt, '--out-dir', out, '--cfg-options',
             'label_generator.pamr=None'
         ])
+
+
+def test_labels_made_before_the_option_existed_stay_valid():
+    """An identity without ``pamr`` (labels written before the option) is
+    the identity with ``pamr=None``; any other value differs."""
+    old = dict(generator=dict(type='CAMLabelGenerator', bg_thr=0.45))
+    now = dict(generator=dict(old['generator'], pamr=None))
+    assert identity_diff(old, now) == []
+    on = dict(generator=dict(old['generator'], pamr=dict(type='PAMR')))
+    assert identity_diff(old, on) == [
+        "generator.pamr.type: '<absent>' (on disk) vs 'PAMR' (now)"
+    ]
