@@ -77,24 +77,58 @@ def test_trains_through_the_warmup_and_tests(toy_root, tmp_path):
     assert 0 <= metrics['mIoU'] <= 100
 
 
-def test_two_process_training(toy_root, tmp_path):
-    """FCA keeps the branch BNs the code never calls: the config lets DDP
-    find unused parameters, so every iteration (warm-up and after)
-    reduces."""
-    work_dir = tmp_path / 'run'
-    cfg = _toy_cfg(toy_root, work_dir, iters=3, warmup=1)
-    assert cfg.find_unused_parameters
-    cfg_file = tmp_path / 'cfg.py'
-    cfg.dump(str(cfg_file))
+# Registered in each training process (custom_imports): writes the first
+# random number each rank draws after every iteration, i.e. where its
+# dropout / stochastic-gate stream stands.
+PROBE = """
+import torch
+from mmengine.hooks import Hook
+from mmseg.registry import HOOKS
+
+
+@HOOKS.register_module()
+class RandomStreamProbe(Hook):
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        path = f'{runner.work_dir}/rand_rank{runner.rank}.txt'
+        with open(path, 'a') as f:
+            f.write(f'{torch.rand(1).item()!r}\\n')
+"""
+
+
+def _dist_train(cfg_file, work_dir, port, pythonpath):
     # dist_train.sh runs `python`: make it this interpreter
     path = os.pathsep.join([osp.dirname(sys.executable), os.environ['PATH']])
-    env = dict(os.environ, OMP_NUM_THREADS='1', PORT='29627', PATH=path)
+    env = dict(
+        os.environ, OMP_NUM_THREADS='1', PORT=str(port), PATH=path,
+        PYTHONPATH=os.pathsep.join([pythonpath, ROOT]))
     proc = subprocess.run(
         ['bash', 'tools/dist_train.sh', str(cfg_file), '2', '--work-dir',
          str(work_dir)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=540)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    log = open(next(work_dir.glob('*/*.log'))).read()
+    return [(work_dir / f'rand_rank{rank}.txt').read_text().split()
+            for rank in (0, 1)]
+
+
+def test_two_process_training(toy_root, tmp_path):
+    """FCA keeps the branch BNs the code never calls: the config lets DDP
+    find unused parameters, so every iteration (warm-up and after) reduces.
+    Each rank draws its own dropout / gate masks, and a second run with the
+    same seed draws the same ones."""
+    (tmp_path / 'rand_probe.py').write_text(PROBE)
+    cfg = _toy_cfg(toy_root, tmp_path / 'run', iters=3, warmup=1)
+    assert cfg.find_unused_parameters
+    cfg.custom_imports.imports.append('rand_probe')
+    cfg.custom_hooks.append(dict(type='RandomStreamProbe'))
+    cfg_file = tmp_path / 'cfg.py'
+    cfg.dump(str(cfg_file))
+    first = _dist_train(cfg_file, tmp_path / 'run', 29627, str(tmp_path))
+    log = open(next((tmp_path / 'run').glob('*/*.log'))).read()
     assert 'Distributed training: True' in log and 'GPU number: 2' in log
     assert 'segmentation losses on from iter 1' in log
-    assert (work_dir / 'iter_3.pth').exists()
+    assert (tmp_path / 'run' / 'iter_3.pth').exists()
+    assert len(first[0]) == 3 and first[0] != first[1]
+    again = _dist_train(cfg_file, tmp_path / 'again', 29628, str(tmp_path))
+    assert again == first

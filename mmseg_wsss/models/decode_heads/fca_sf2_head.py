@@ -177,7 +177,8 @@ class FCASF2Head(BaseDecodeHead):
         Args:
             inputs (tuple[Tensor]): Backbone outputs.
             batch_data_samples (list[SegDataSample]): With
-                ``gt_img_labels``.
+                ``gt_img_labels``; pixels outside a sample's ``img_shape``
+                (batch padding) are ignored by the pseudo GT.
             train_cfg (dict): Unused (mmseg's signature).
             images (Tensor, optional): The de-normalised RGB images in
                 [0, 1], B x 3 x H x W, for PAMR and the pseudo-GT size.
@@ -211,6 +212,12 @@ class FCASF2Head(BaseDecodeHead):
             pseudo_gt = pseudo_gt_from_masks(
                 refined, img_labels, size=images.shape[2:],
                 **self.pseudo_gt_cfg)
+            # the batch padding (images smaller than the crop) is no image
+            for label, sample in zip(pseudo_gt, batch_data_samples):
+                height, width = sample.metainfo.get('img_shape',
+                                                    label.shape)[:2]
+                label[height:] = IGNORE_INDEX
+                label[:, width:] = IGNORE_INDEX
         logits = resize(
             logits, size=images.shape[2:], mode='bilinear',
             align_corners=True)

@@ -42,10 +42,12 @@ def _inputs(batch=2, size=8):
             torch.randn(batch, HIGH, size // 2, size // 2))
 
 
-def _samples(labels):
+def _samples(labels, img_shape=None):
     samples = []
     for row in labels:
         sample = SegDataSample()
+        if img_shape is not None:
+            sample.set_metainfo(dict(img_shape=img_shape))
         sample.set_data(dict(gt_img_labels=torch.tensor(row).float()))
         samples.append(sample)
     return samples
@@ -118,13 +120,15 @@ class _FixedLogits(nn.Module):
         return torch.cat([bg, self.fg], dim=1)
 
 
-def test_segmentation_loss_is_class_balanced_ce_on_pamr_pseudo_gt():
+@pytest.mark.parametrize('img_shape', [None, (12, 10)])
+def test_segmentation_loss_is_class_balanced_ce_on_pamr_pseudo_gt(img_shape):
     """loss_seg = ClassBalancedCE(upsampled logits, pseudo GT of the
-    PAMR-refined detached masks), and its gradient reaches the logits."""
+    PAMR-refined detached masks), and its gradient reaches the logits. An
+    image smaller than the batch (``img_shape``) has its padding ignored."""
     head = _head().train()
     fixed = _FixedLogits()
     head.forward = lambda inputs: fixed(inputs)
-    samples = _samples([[1, 0, 0, 0]] * 2)
+    samples = _samples([[1, 0, 0, 0]] * 2, img_shape)
     images = torch.rand(2, 3, 16, 16)
     losses = head.loss(_inputs(), samples, {}, images=images)
 
@@ -133,6 +137,10 @@ def test_segmentation_loss_is_class_balanced_ce_on_pamr_pseudo_gt():
     refined = PAMR(num_iter=2, dilations=(1, 2))(images,
                                                  logits.softmax(1).detach())
     pseudo_gt = pseudo_gt_from_masks(refined, labels, size=(16, 16))
+    if img_shape is not None:
+        pseudo_gt[:, img_shape[0]:] = 255
+        pseudo_gt[:, :, img_shape[1]:] = 255
+        assert (pseudo_gt != 255).float().mean() <= 12 * 10 / 256
     expected = ClassBalancedCELoss()(
         resize(logits, size=(16, 16), mode='bilinear', align_corners=True),
         pseudo_gt, labels)

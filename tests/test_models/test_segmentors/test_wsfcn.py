@@ -230,3 +230,49 @@ def test_label_outputs():
     assert torch.all(out['seg'][:, 0] == 1.0)
     torch.testing.assert_close(out['seg'][:, 1:], out['cam'])
     assert set(model.label_outputs(inputs, with_decode=False)) == {'cam'}
+
+
+@pytest.mark.parametrize('parts', ['ssss', 'wsfcn'])
+@pytest.mark.parametrize('shape', [(1, 32, 32), (2, 37, 45)])
+def test_odd_sizes_and_a_batch_of_one(parts, shape):
+    """A batch of one (BN in training) and sizes that are no multiple of
+    the output stride train and predict at the input size."""
+    model = _model(mode='wsss_msf', scales=(1.0, 0.5), flip=True)
+    if parts == 'wsfcn':
+        model.decode_head = MODELS.build(
+            dict(
+                type='FCASF2Head',
+                in_channels=(4, 32),
+                channels=8,
+                num_classes=NUM_CLASSES,
+                norm_cfg=dict(type='BN'),
+                context_cfg=dict(type='FCA', dilations=(1, 2, 3, 4)),
+                fusion_cfg=dict(type='SF2Fusion', align_channels=4),
+                pamr_cfg=dict(type='PAMR', num_iter=2, dilations=(1, 2))))
+    batch, height, width = shape
+    torch.manual_seed(0)
+    inputs = torch.randn(batch, 3, height, width)
+    samples = []
+    for _ in range(batch):
+        sample = SegDataSample()
+        sample.set_data(dict(gt_img_labels=torch.tensor([1., 0, 0, 1])))
+        sample.set_metainfo(
+            dict(img_shape=(height, width), ori_shape=(height, width)))
+        samples.append(sample)
+    losses = model.train().loss(inputs, samples)
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    with torch.no_grad():
+        results = model.eval().predict(inputs, samples)
+    assert results[0].pred_sem_seg.data.shape == (1, height, width)
+
+
+def test_an_image_without_labels():
+    """Empty image labels: every pixel of the pseudo GT is background or
+    ignored, the class-balanced weight of a one-class map is 0, and the
+    losses stay finite."""
+    model = _model()
+    _, inputs, samples = _batch(model, labels=((0, 0, 0, 0), (1, 0, 0, 0)))
+    losses = model.train().loss(inputs, samples)
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
