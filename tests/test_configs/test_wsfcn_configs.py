@@ -80,10 +80,19 @@ def test_paper_schedule():
     assert test.scales == (1.0, 0.5, 1.5, 2.0) and test.flip
     assert test.pad_size == (1024, 1024) and test.fp_cut_score == 0.1
     assert (test.bg_mode, test.bg_value) == ('const', 0.25)
+    assert cfg.model.decode_head.align_corners  # the code's upsampling
+    # per-rank dropout / gate masks under DDP (WS-FCN configs only: it
+    # changes mmengine's sampler seeding)
+    assert cfg.randomness == dict(seed=0, diff_rank_seed=True)
+    runtime = Config.fromfile(osp.join(ROOT,
+                                       'configs/_base_/default_runtime.py'))
+    assert runtime.randomness == dict(seed=0)
     ssss = Config.fromfile(osp.join(FOLDER,
                                     'ssss_wideresnet38_24ep_voc12aug-321.py'))
     assert ssss.train_cfg.max_epochs == 24
     assert ssss.custom_hooks[0].warmup_epochs == 5
+    # the SSSS release's multipliers (WS-FCN doubled the new layers')
+    assert ssss.optim_wrapper.paramwise_cfg.lr_mults == (1, 2, 10, 20)
     assert (ssss.model.test_cfg.bg_mode, ssss.model.test_cfg.bg_pow) == (
         'pow', 3)
     assert _head_parts(ssss) == ('ASPPContext', 'SkipGCIFusion')
@@ -96,6 +105,8 @@ def test_coco_settings():
     assert head.focal_lambda == 0.1 and head.pamr_cfg.num_iter == 5
     assert head.pseudo_gt_cfg == dict(fg_ratio=0.6, bg_ratio=0.8, floor=0.1)
     assert cfg.train_dataloader.dataset.type == 'WSSSCOCODataset'
+    # COCO images reach 640 px: the scale-2 pass must fit the padding
+    assert min(cfg.model.test_cfg.pad_size) >= 2 * 640
 
 
 def test_synthvoc_protocol():
@@ -122,7 +133,13 @@ def test_table_rows(setup):
     """Table I / II rows change the context or fusion their name says."""
     main = Config.fromfile(osp.join(FOLDER, f'wsfcn_{setup}.py'))
     assert _head_parts(main) == ('FCA', 'SF2Fusion')
+    rows_test_cfg = Config.fromfile(
+        osp.join(FOLDER, 'ablations', f'fca_{setup}.py')).model.test_cfg
+    assert rows_test_cfg.bg_mode == 'const'
+    if 'voc12aug' in setup:  # Table I / II: single scale with flip
+        assert rows_test_cfg.scales == (1.0, ) and rows_test_cfg.flip
     expected = {
+        'baseline': ('ASPPContext', 'SkipGCIFusion'),
         'fca-mclm': ('FCA', 'SkipGCIFusion'),
         'fca': ('FCA', 'SkipGCIFusion'),
         'sf2': ('ASPPContext', 'SF2Fusion'),
@@ -148,3 +165,7 @@ def test_table_rows(setup):
             assert fusion.get('align', True)
         assert cfg.train_cfg == main.train_cfg
         assert cfg.optim_wrapper == main.optim_wrapper
+        # every row is evaluated alike (background, scales, flip)
+        assert cfg.model.test_cfg == rows_test_cfg
+        # DDP needs unused parameters found only with FCA's unused BNs
+        assert cfg.find_unused_parameters == (parts[0] == 'FCA')

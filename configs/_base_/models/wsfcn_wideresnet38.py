@@ -33,6 +33,8 @@ model = dict(
         num_classes=21,
         dropout_ratio=0.1,
         norm_cfg=dict(type='BN', requires_grad=True),
+        # the code upsamples masks and logits with align_corners=True
+        align_corners=True,
         # the code's FCA (wsfcn.md 2.3); paper variants are its flags
         context_cfg=dict(type='FCA', dilations=(1, 12, 24, 36)),
         fusion_cfg=dict(type='SF2Fusion'),

@@ -4,3 +4,5 @@ model = dict(
     decode_head=dict(
         context_cfg=dict(_delete_=True, type='NonLocalContext'),
         fusion_cfg=dict(_delete_=True, type='SkipGCIFusion', skip_channels=12)))
+# no FCA: every parameter is used
+find_unused_parameters = False

@@ -4,3 +4,5 @@ model = dict(
     decode_head=dict(
         context_cfg=dict(_delete_=True, type='ASPPContext', dilations=(1, 4, 8, 12)),
         fusion_cfg=dict(fuse_mode='mul', align=False)))
+# no FCA: every parameter is used
+find_unused_parameters = False

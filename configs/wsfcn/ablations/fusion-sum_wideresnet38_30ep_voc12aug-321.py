@@ -6,3 +6,5 @@ model = dict(
         fusion_cfg=dict(fuse_mode='sum', align=False)),
     # Table I / II are 'single-scale' with flip (wsfcn.md 7.2)
     test_cfg=dict(scales=(1.0, ), flip=True))
+# no FCA: every parameter is used
+find_unused_parameters = False

@@ -53,8 +53,10 @@ class SSSSOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             numbers in the order of the table, default ``(1, 2, 20, 40)``).
 
     Raises:
-        ValueError: On an unknown ``paramwise_cfg`` key, ``lr_mults`` not of
-            length 4, empty ``new_prefixes`` or no ``optimizer.lr``.
+        ValueError: On an unknown ``paramwise_cfg`` key, ``lr_mults`` not
+            four values >= 0, empty ``new_prefixes``, no ``optimizer.lr``,
+            or (when building) ``new_prefixes`` matching no trainable
+            parameter.
     """
 
     def __init__(self,
@@ -73,9 +75,10 @@ class SSSSOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             raise ValueError('SSSSOptimWrapperConstructor: new_prefixes is '
                              'empty')
         lr_mults = tuple(self.paramwise_cfg.get('lr_mults', (1, 2, 20, 40)))
-        if len(lr_mults) != len(GROUPS):
+        if len(lr_mults) != len(GROUPS) or any(m < 0 for m in lr_mults):
             raise ValueError('SSSSOptimWrapperConstructor: lr_mults needs '
-                             f'{len(GROUPS)} values {GROUPS}, got {lr_mults}')
+                             f'{len(GROUPS)} values >= 0 {GROUPS}, got '
+                             f'{lr_mults}')
         if self.base_lr is None:
             raise ValueError('SSSSOptimWrapperConstructor: optimizer.lr is '
                              'not set')
@@ -107,6 +110,15 @@ class SSSSOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                 continue
             is_bias = name.rsplit('.', 1)[-1] == 'bias'
             groups[2 * self._is_new(name) + is_bias].append(param)
+        if not groups[2] and not groups[3]:
+            names = sorted(
+                {n.split('.')[0]
+                 for n, _ in module.named_parameters()})
+            raise ValueError(
+                'SSSSOptimWrapperConstructor: new_prefixes '
+                f"{self.paramwise_cfg['new_prefixes']} match no trainable "
+                'parameter (the new layers would train at the pretrained '
+                f'rates); top-level names: {names}')
         for group_name, group, lr_mult in zip(
                 GROUPS, groups, self.paramwise_cfg['lr_mults']):
             if not group:

@@ -26,15 +26,16 @@ class FCAHead(BaseDecodeHead):
       applied before the head's ``dropout_ratio`` (0.1 in stock configs).
     - ``keep_unused_bn=True`` builds never-called BN layers (the official
       parameter count). They get no gradient, so distributed training then
-      needs ``find_unused_parameters=True`` in ``model_wrapper_cfg``; or set
+      needs ``find_unused_parameters=True`` (a top-level config key); or set
       ``fca_cfg=dict(keep_unused_bn=False)``.
 
     Also, ``freeze_bn_stats=True`` keeps FCA's BN statistics at their
     initial values (the official code); stock heads update them.
 
     Args:
-        dilations (Sequence[int]): Dilation of each strip branch (one per
-            ``fca_cfg['kernel_sizes']``, default ``(1, 3, 5, 7)``).
+        dilations (Sequence[int]): Dilation of each strip branch, one per
+            kernel size (``fca_cfg['kernel_sizes']``, 1 / 3 / 5 / 7).
+            Default: ``(1, 12, 24, 36)`` (output stride 8).
         fca_cfg (dict, optional): Further :class:`FCA` arguments.
         **kwargs: :class:`BaseDecodeHead` arguments.
 

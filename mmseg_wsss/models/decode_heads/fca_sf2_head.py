@@ -63,9 +63,13 @@ class FCASF2Head(BaseDecodeHead):
             (:class:`ClassBalancedCELoss`), ``dropout_ratio`` (0.1) sits
             before ``conv_seg``.
 
+    The head's ``conv_cfg`` / ``norm_cfg`` / ``act_cfg`` also reach the
+    context and fusion modules unless their configs set them.
+
     Raises:
         ValueError: ``in_channels`` / ``in_index`` do not name two inputs,
-            or ``loss_decode`` is a list.
+            fewer than 2 classes, an unknown ``pseudo_gt_cfg`` key, or
+            ``loss_decode`` is a list.
     """
 
     def __init__(self,
@@ -90,26 +94,46 @@ class FCASF2Head(BaseDecodeHead):
         kwargs.setdefault('in_index', (0, 1))
         kwargs.setdefault('loss_decode', dict(type='ClassBalancedCELoss'))
         kwargs.setdefault('init_cfg', KAIMING_FAN_IN)
-        super().__init__(**kwargs)
-        if (self.input_transform != 'multiple_select'
-                or len(self.in_channels) != 2):
+        two = [
+            isinstance(kwargs.get(key), (list, tuple))
+            and len(kwargs[key]) == 2 for key in ('in_channels', 'in_index')
+        ]
+        if kwargs['input_transform'] != 'multiple_select' or not all(two):
             raise ValueError(
                 'FCASF2Head takes two inputs (shallow /4, deep): set '
                 "input_transform='multiple_select', in_channels=(low, high) "
-                f'and in_index=(low, high), got {self.input_transform!r}, '
-                f'{self.in_channels}, {self.in_index}')
+                'and in_index=(low, high), got '
+                f"{kwargs['input_transform']!r}, {kwargs.get('in_channels')}, "
+                f"{kwargs['in_index']}")
+        if kwargs.get('num_classes', 0) < 2:
+            raise ValueError('FCASF2Head: num_classes counts the background '
+                             f"and must be >= 2, got {kwargs.get('num_classes')}")
+        unknown = set(pseudo_gt_cfg) - {'fg_ratio', 'bg_ratio', 'floor'}
+        if unknown:
+            raise ValueError(f'FCASF2Head: unknown pseudo_gt_cfg keys '
+                             f'{sorted(unknown)}; known: fg_ratio, bg_ratio, '
+                             'floor')
+        super().__init__(**kwargs)
         if isinstance(self.loss_decode, nn.ModuleList):
             raise ValueError('FCASF2Head: loss_decode is the one pseudo-GT '
                              'loss (a dict), got a list')
         low_channels, high_channels = self.in_channels
+        layers = {
+            key: value
+            for key, value in (('conv_cfg', self.conv_cfg),
+                               ('norm_cfg', self.norm_cfg),
+                               ('act_cfg', self.act_cfg)) if value is not None
+        }
         self.context = MODELS.build(
             dict(
-                context_cfg,
+                layers,
+                **context_cfg,
                 in_channels=high_channels,
                 channels=self.channels))
         self.fusion = MODELS.build(
             dict(
-                fusion_cfg,
+                layers,
+                **fusion_cfg,
                 low_channels=low_channels,
                 high_channels=self.channels,
                 channels=self.channels))
@@ -125,6 +149,9 @@ class FCASF2Head(BaseDecodeHead):
             nn.Dropout(bottleneck_dropout),
             ConvModule(self.channels, self.channels, 3, **common))
         self.conv_seg = nn.Conv2d(self.channels, self.num_classes - 1, 1)
+        # element-wise, as the code (BaseDecodeHead's is Dropout2d)
+        if self.dropout is not None:
+            self.dropout = nn.Dropout(self.dropout_ratio)
         self.bg_logit = bg_logit
         self.focal_p = focal_p
         self.focal_lambda = focal_lambda

@@ -26,6 +26,15 @@ class AuxSegNet(TestTimeAugMixin, PseudoLabelSource, EncoderDecoder):
     generators.
     """
 
+    #: The official code's test CRF (``test_cfg.crf=True``).
+    default_crf = dict(
+        num_iters=10,
+        pos_sxy=4,
+        pos_compat=3,
+        bi_sxy=83,
+        bi_srgb=5,
+        bi_compat=3)
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # mmseg.apis.init_model builds with train_cfg=None

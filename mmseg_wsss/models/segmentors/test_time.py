@@ -1,5 +1,5 @@
 """Test-time options shared by the segmentors: multi-scale, flip, CRF."""
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import torch
 from mmengine.structures import PixelData
@@ -13,6 +13,32 @@ from ...utils.io import read_image
 from ..utils.multiscale import multiscale_flip, sum_views
 
 
+def resolve_crf(crf: Union[None, bool, dict],
+                defaults: dict) -> Optional[dict]:
+    """The :func:`~mmseg_wsss.utils.crf.dense_crf` arguments of a
+    ``test_cfg.crf`` value.
+
+    ``None`` / ``False``: no CRF. ``True``: the segmentor's ``defaults``. A
+    dict: ``defaults`` updated with it (so ``{}`` is the defaults too, and
+    ``--cfg-options model.test_cfg.crf=True`` switches the CRF on from the
+    command line).
+
+    Raises:
+        TypeError: Any other value (e.g. a list from a dict written on the
+            command line, which mmengine splits at the commas).
+    """
+    if crf is None or crf is False:
+        return None
+    if crf is True:
+        return dict(defaults)
+    if isinstance(crf, dict):
+        return {**defaults, **crf}
+    raise TypeError(
+        f'test_cfg.crf must be None, True or a dict of dense_crf arguments, '
+        f'got {crf!r}; on the command line use model.test_cfg.crf=True '
+        "(the segmentor's defaults), other arguments in a config file")
+
+
 class TestTimeAugMixin:
     """``predict`` with ``test_cfg`` keys for an :class:`EncoderDecoder`.
 
@@ -20,15 +46,20 @@ class TestTimeAugMixin:
         scales (Sequence[float]): Input scales; the softmax probabilities of
             all views are averaged. Default ``(1.0,)``.
         flip (bool): Add horizontally flipped views. Default False.
-        crf (dict, optional): :func:`mmseg_wsss.utils.crf.dense_crf`
-            arguments; refines the averaged probabilities on the original
-            image (read from ``img_path``). Default None.
+        crf (bool | dict, optional): Dense CRF on the averaged
+            probabilities and the original image (read from ``img_path``):
+            True for the segmentor's :attr:`default_crf`, or a dict of
+            :func:`mmseg_wsss.utils.crf.dense_crf` arguments over it
+            (:func:`resolve_crf`). Default None.
 
     With the defaults this is the stock ``EncoderDecoder.predict``. These
     keys are the test-time augmentation of this repository (there is no
     ``SegTTAModel``): ``tools/test.py --cfg-options
     model.test_cfg.scales="(0.5,1.0,1.5)" model.test_cfg.flip=True``.
     """
+
+    #: ``dense_crf`` arguments of ``test_cfg.crf=True`` (its own defaults).
+    default_crf: dict = {}
 
     def predict(self,
                 inputs: Tensor,
@@ -51,7 +82,7 @@ class TestTimeAugMixin:
             seg_logits = self.tta_logits(inputs, batch_img_metas, scales,
                                          flip)
         results = self.postprocess_result(seg_logits, data_samples)
-        crf = self.test_cfg.get('crf')
+        crf = resolve_crf(self.test_cfg.get('crf'), self.default_crf)
         if crf is not None:
             for result in results:
                 self._apply_crf(result, crf)
@@ -113,7 +144,7 @@ class TestTimeAugMixin:
                 'input has none (an array?): pass the image path, or set '
                 'model.test_cfg.crf=None')
         img = read_image(img_path)
-        probs = result.seg_logits.data.softmax(dim=0)
+        probs = result.seg_logits.data.detach().softmax(dim=0)
         posterior = dense_crf(img, probs.cpu().numpy(), **crf)
         posterior = torch.from_numpy(posterior).to(probs.device)
         result.set_data(

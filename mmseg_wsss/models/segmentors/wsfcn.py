@@ -1,4 +1,5 @@
 """WS-FCN / SSSS: single-stage segmentation from image labels."""
+from numbers import Real
 from typing import Dict, List, Optional
 
 import torch
@@ -14,9 +15,14 @@ from ...utils.crf import dense_crf
 from ...utils.io import read_image
 from ..utils.multiscale import multiscale_flip, sum_views
 from .pseudo_label_source import PseudoLabelSource
+from .test_time import resolve_crf
 
 #: ``test_cfg.bg_mode``: WS-FCN's constant, SSSS's power, or unchanged.
 BG_MODES = ('const', 'pow', 'none')
+#: The ``test_cfg`` keys :class:`WSFCN` reads.
+TEST_CFG_KEYS = ('mode', 'crop_size', 'stride', 'scales', 'flip', 'pad_size',
+                 'fp_cut_score', 'use_gt_labels', 'bg_mode', 'bg_value',
+                 'bg_pow', 'crf', 'crf_bg_pow')
 #: The CRF of the WS-FCN code (wsfcn.md 2.11).
 WSFCN_CRF = dict(
     num_iters=10,
@@ -55,20 +61,52 @@ class WSFCN(PseudoLabelSource, EncoderDecoder):
     - ``bg_mode`` (str): background channel replaced by ``bg_value``
       (``'const'``, WS-FCN, 0.25), raised to ``bg_pow`` (``'pow'``, SSSS,
       3), or kept (``'none'``).
-    - ``crf`` (dict, optional): dense CRF (:func:`dense_crf` arguments, the
-      code's are :data:`WSFCN_CRF`) on the mean of the masked foreground
-      masks with the background ``(1 - max_c v_c) ** crf_bg_pow``
-      (``crf_bg_pow``, default 5). Default None.
+    - ``crf`` (bool | dict, optional): dense CRF on the mean of the masked
+      foreground masks with the background ``(1 - max_c v_c) **
+      crf_bg_pow`` (``crf_bg_pow``, default 5): True for the code's
+      :data:`WSFCN_CRF`, a dict of :func:`dense_crf` arguments over it.
+      Default None.
 
-    The result's ``seg_logits`` are the merged masks (not logits).
+    The masks of a pass are upsampled to the (padded) input with the head's
+    ``align_corners`` (True in the configs, as the code). The result's
+    ``seg_logits`` are the merged masks (not logits).
+
+    Raises:
+        ValueError: An unknown ``test_cfg`` key or a bad value (checked at
+            build and at every :meth:`predict`).
     """
+
+    #: ``test_cfg.crf=True``: the WS-FCN code's CRF.
+    default_crf = WSFCN_CRF
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self._check_test_cfg()
+
+    def _check_test_cfg(self) -> None:
+        """Refuse unknown ``test_cfg`` keys and bad values."""
         test_cfg = self.test_cfg or {}
+        unknown = sorted(set(test_cfg) - set(TEST_CFG_KEYS))
+        if unknown:
+            raise ValueError(f'WSFCN: unknown test_cfg keys {unknown}; known: '
+                             f'{TEST_CFG_KEYS}')
+        if test_cfg.get('mode', 'whole') not in ('whole', 'slide', 'wsss_msf'):
+            raise ValueError("test_cfg.mode must be 'whole', 'slide' or "
+                             f"'wsss_msf', got {test_cfg['mode']!r}")
         if test_cfg.get('bg_mode', 'none') not in BG_MODES:
             raise ValueError(f'test_cfg.bg_mode must be one of {BG_MODES}, '
                              f"got {test_cfg['bg_mode']!r}")
+        scales = test_cfg.get('scales', (1.0, ))
+        if (isinstance(scales, (str, Real)) or not scales or
+                not all(isinstance(s, Real) and s > 0 for s in scales)):
+            raise ValueError('test_cfg.scales must be a non-empty sequence of '
+                             f'positive numbers, got {scales!r}')
+        pad_size = test_cfg.get('pad_size')
+        if pad_size is not None and not (
+                isinstance(pad_size, (list, tuple)) and len(pad_size) == 2
+                and all(isinstance(p, int) and p > 0 for p in pad_size)):
+            raise ValueError('test_cfg.pad_size must be None or (height, '
+                             f'width) in pixels, got {pad_size!r}')
 
     @property
     def seg_loss_enabled(self) -> bool:
@@ -141,6 +179,7 @@ class WSFCN(PseudoLabelSource, EncoderDecoder):
         Returns:
             list[SegDataSample]: With ``seg_logits`` and ``pred_sem_seg``.
         """
+        self._check_test_cfg()
         if self.test_cfg.get('mode', 'whole') != 'wsss_msf':
             return super().predict(inputs, data_samples)
         scores = []
@@ -159,7 +198,7 @@ class WSFCN(PseudoLabelSource, EncoderDecoder):
                           dim=1)
         results = self.postprocess_result(
             self._set_background(masks), data_samples)
-        crf = self.test_cfg.get('crf')
+        crf = resolve_crf(self.test_cfg.get('crf'), self.default_crf)
         if crf is not None:
             for result in results:
                 self._apply_crf(result, crf)
@@ -187,7 +226,7 @@ class WSFCN(PseudoLabelSource, EncoderDecoder):
             logits.softmax(dim=1),
             size=images.shape[2:],
             mode='bilinear',
-            align_corners=False)
+            align_corners=self.decode_head.align_corners)
         return masks[:, :, top:top + height, left:left + width]
 
     def _kept_classes(self, scores: Tensor,
@@ -229,7 +268,7 @@ class WSFCN(PseudoLabelSource, EncoderDecoder):
                 'test_cfg.crf refines on the image file (img_path), and this '
                 'input has none (an array?): pass the image path, or set '
                 'model.test_cfg.crf=None')
-        fg = result.seg_logits.data[1:]
+        fg = result.seg_logits.data[1:].detach()
         bg = (1 - fg.amax(dim=0, keepdim=True)).clamp_min(0).pow(
             self.test_cfg.get('crf_bg_pow', 5))
         probs = torch.cat([bg, fg])

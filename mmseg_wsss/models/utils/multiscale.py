@@ -20,7 +20,8 @@ def rescale(img: Tensor, scale: float, mode: str = 'bilinear') -> Tensor:
     Args:
         img (Tensor): B x C x H x W.
         scale (float): Factor; each side becomes ``max(1, round(s * scale))``.
-        mode (str): ``'bilinear'`` or ``'bicubic'`` (``align_corners=False``).
+        mode (str): ``'bilinear'`` or ``'bicubic'`` (``align_corners=False``;
+            bicubic is antialiased when shrinking, as PIL's resize).
 
     Returns:
         Tensor: B x C x H' x W'.
@@ -28,7 +29,12 @@ def rescale(img: Tensor, scale: float, mode: str = 'bilinear') -> Tensor:
     if scale == 1.0:
         return img
     size = [max(1, round(s * scale)) for s in img.shape[2:]]
-    return F.interpolate(img, size=size, mode=mode, align_corners=False)
+    return F.interpolate(
+        img,
+        size=size,
+        mode=mode,
+        align_corners=False,
+        antialias=mode == 'bicubic' and scale < 1)
 
 
 def multiscale_flip(fn: Callable[[Tensor], Tensor],

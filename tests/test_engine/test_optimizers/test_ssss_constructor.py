@@ -115,6 +115,9 @@ def test_no_weight_decay_in_optimizer():
     (dict(bias_lr_mult=2.), 'bias_lr_mult'),
     (dict(lr_mults=(1, 2, 20)), r'\(1, 2, 20\)'),
     (dict(new_prefixes=()), 'new_prefixes'),
+    (dict(lr_mults=(1, 2, -20, 40)), '>= 0'),
+    # a prefix that names nothing would train the head at the backbone's rate
+    (dict(new_prefixes=('decode-head', )), 'match no trainable parameter'),
 ])
 def test_rejects_bad_paramwise_cfg(paramwise_cfg, match):
     with pytest.raises(ValueError, match=match):

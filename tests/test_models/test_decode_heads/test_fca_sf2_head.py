@@ -184,3 +184,24 @@ def test_trainable_parameter_counts(context, fusion, kwargs, expected):
     6,423,058, but the official ASPP and our FCA differ by 6,422,546 while
     the WS-FCN total matches exactly (docs/architecture.md)."""
     assert _whole_model_count(context, fusion, **kwargs) == expected
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(in_channels=LOW, in_index=0), 'two inputs'),
+    (dict(in_index=(0, )), 'two inputs'),
+    (dict(num_classes=1), 'num_classes'),
+    (dict(pseudo_gt_cfg=dict(fg_ratio=0.6, flor=0.2)), 'flor'),
+])
+def test_bad_arguments_are_refused_at_build(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        _head(**kwargs)
+
+
+def test_layer_configs_reach_context_and_fusion():
+    """The head's norm_cfg (e.g. GN instead of BN) builds the context and
+    fusion norms too; the dropout before conv_seg is element-wise."""
+    head = _head(norm_cfg=dict(type='GN', num_groups=2))
+    norms = {type(m).__name__ for m in head.modules()
+             if isinstance(m, (nn.GroupNorm, nn.modules.batchnorm._BatchNorm))}
+    assert norms == {'GroupNorm'}
+    assert type(head.dropout) is nn.Dropout

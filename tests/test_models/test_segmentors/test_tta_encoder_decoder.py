@@ -56,3 +56,21 @@ def test_crf_on_an_array_input_names_the_way_out():
     _, tta = _pair(crf=dict())
     with pytest.raises(KeyError, match='model.test_cfg.crf=None'):
         tta.predict(torch.randn(1, 3, 16, 16))
+
+
+def test_resolve_crf():
+    """``crf=True`` (what ``--cfg-options`` can express) is the segmentor's
+    default CRF; a dict updates it; a dict mmengine split into a list is
+    refused with the way out."""
+    from mmseg_wsss.models.segmentors import AuxSegNet, TTAEncoderDecoder
+    from mmseg_wsss.models.segmentors.test_time import resolve_crf
+    defaults = AuxSegNet.default_crf
+    assert resolve_crf(None, defaults) is None
+    assert resolve_crf(False, defaults) is None
+    assert resolve_crf(True, defaults) == defaults
+    assert resolve_crf({}, defaults) == defaults
+    assert resolve_crf(dict(num_iters=3), defaults) == dict(
+        defaults, num_iters=3)
+    assert TTAEncoderDecoder.default_crf == {}  # dense_crf's own defaults
+    with pytest.raises(TypeError, match='crf=True'):
+        resolve_crf(["{'num_iters':10", "'bi_sxy':83}"], defaults)

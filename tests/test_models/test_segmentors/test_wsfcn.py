@@ -11,6 +11,7 @@ from mmengine.registry import init_default_scope
 import mmseg_wsss  # noqa: F401,I001  (before mmseg.models: mmcv-lite shims)
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from mmseg_wsss.models.utils.multiscale import rescale
 
 NUM_CLASSES = 5
 SIZE = 32
@@ -185,20 +186,18 @@ def test_false_positive_cut_and_gt_labels():
 
 
 def test_false_positive_cut_uses_the_max_score_over_passes():
-    model = _model()
+    model = _model().eval()
     _, inputs, samples = _batch(model)
-    scores = []
-    for scale in (1.0, 0.5):
-        model.test_cfg = ConfigDict(mode='wsss_msf', scales=(scale, ))
-        scores.append(
+    with torch.no_grad():
+        scores = [
             model.decode_head.class_scores(
                 model.decode_head(
-                    model.extract_feat(
-                        torch.nn.functional.interpolate(
-                            inputs, scale_factor=scale, mode='bicubic')
-                        if scale != 1.0 else inputs))).sigmoid())
-    best = torch.stack(scores).amax(0)
-    cut = best.median().item()
+                    model.extract_feat(rescale(inputs, scale, 'bicubic'))))
+            for scale in (1.0, 0.5)
+        ]
+    best = torch.stack(scores).sigmoid().amax(0)
+    ranked = best.flatten().sort().values
+    cut = ((ranked[3] + ranked[4]) / 2).item()  # keeps 4 of the 8
     merged = _merged(
         model, inputs, samples, scales=(1.0, 0.5), fp_cut_score=cut)
     kept = merged[:, 1:].flatten(2).amax(2) > 0
@@ -276,3 +275,47 @@ def test_an_image_without_labels():
     losses = model.train().loss(inputs, samples)
     assert all(torch.isfinite(v) for v in losses.values())
     sum(v for k, v in losses.items() if 'loss' in k).backward()
+
+
+@pytest.mark.parametrize('test_cfg,match', [
+    (dict(scale=(1.0, 2.0)), 'unknown test_cfg keys'),
+    (dict(mode='msf'), 'test_cfg.mode'),
+    (dict(scales=(0.0, )), 'positive numbers'),
+    (dict(scales='1'), 'positive numbers'),
+    (dict(scales=()), 'positive numbers'),
+    (dict(pad_size=64), 'pad_size'),
+    (dict(bg_mode='constant'), 'bg_mode'),
+])
+def test_test_cfg_is_checked_at_build_and_predict(test_cfg, match):
+    with pytest.raises(ValueError, match=match):
+        _model(**test_cfg)
+    model = _model(mode='wsss_msf')
+    _, inputs, samples = _batch(model)
+    model.test_cfg.update(test_cfg)
+    with pytest.raises(ValueError, match=match):
+        model.eval().predict(inputs, samples)
+
+
+def test_crf_true_is_the_code_crf(tmp_path, monkeypatch):
+    """``crf=True`` (what the command line can express) is WSFCN_CRF, a
+    dict updates it; grads on (no torch.no_grad) are fine."""
+    from mmseg_wsss.models.segmentors import wsfcn
+    seen = []
+
+    def fake_crf(img, probs, **kwargs):
+        seen.append(kwargs)
+        return probs
+
+    monkeypatch.setattr(wsfcn, 'dense_crf', fake_crf)
+    path = str(tmp_path / 'img.png')
+    cv2.imwrite(path, np.zeros((SIZE, SIZE, 3), np.uint8))
+    model = _model()
+    _, inputs, samples = _batch(model, img_path=path)
+    _merged(model, inputs, samples, crf=True)
+    assert seen[-1] == wsfcn.WSFCN_CRF
+    model.test_cfg.crf = dict(num_iters=5)
+    model.eval().predict(inputs, samples)  # outside no_grad
+    assert seen[-1] == dict(wsfcn.WSFCN_CRF, num_iters=5)
+    model.test_cfg.crf = ["{'num_iters':10", "'bi_sxy':30}"]
+    with pytest.raises(TypeError, match='crf=True'):
+        model.predict(inputs, samples)
