@@ -1,11 +1,13 @@
 """Pairwise (non-local) and unary affinities: the one implementation.
 
-Shapes: ``B`` images, ``C`` channels, ``N = h * w`` positions. A map
-``B x C x h x w`` is flattened to positions-as-rows ``B x N x C``. A pairwise
-affinity ``A`` (B x N x N) has rows that sum to 1 (softmax over the key
-index); a unary affinity ``u`` (B x N) is a distribution over positions.
+Shapes: ``B`` images, ``C`` channels, ``N = h * w`` query positions,
+``M = h' * w'`` key positions (``M = N`` when keys and queries come from
+the same map). A map ``B x C x h x w`` is flattened to positions-as-rows
+``B x N x C``. A pairwise affinity ``A`` (B x N x M) has rows that sum to 1
+(softmax over the key index); a unary affinity ``u`` (B x N) is a
+distribution over positions.
 Feature enhancement uses :func:`pairwise_context`, which never holds an
-N x N tensor (``scaled_dot_product_attention``); the matrix itself
+N x M tensor (``scaled_dot_product_attention``); the matrix itself
 (:func:`pairwise_affinity`) is built only where a method needs it, to refine
 predictions and CAMs (:func:`propagate`).
 """
@@ -25,10 +27,10 @@ def pairwise_affinity(query: Tensor, key: Tensor) -> Tensor:
 
     Args:
         query (Tensor): B x C x h x w.
-        key (Tensor): B x C x h x w.
+        key (Tensor): B x C x h' x w' (another map or size allowed).
 
     Returns:
-        Tensor: B x N x N, rows sum to 1.
+        Tensor: B x N x M, rows sum to 1.
     """
     logits = torch.bmm(flatten_positions(query), key.flatten(2))
     return logits.softmax(dim=2)
@@ -37,21 +39,24 @@ def pairwise_affinity(query: Tensor, key: Tensor) -> Tensor:
 def pairwise_context(query: Tensor, key: Tensor, value: Tensor) -> Tensor:
     """``A V`` for ``A = pairwise_affinity(query, key)``, without building A.
 
+    Keys and values may come from another map (another image, a pooled
+    map) than the queries; the context has the queries' positions.
+
     Args:
         query (Tensor): B x C x h x w.
-        key (Tensor): B x C x h x w.
-        value (Tensor): B x C' x h x w.
+        key (Tensor): B x C x h' x w'.
+        value (Tensor): B x C' x h' x w'.
 
     Returns:
         Tensor: Context, B x C' x h x w.
     """
     # one head (B x 1 x N x C), contiguous: the flash kernel, which never
-    # holds N x N, needs 4-D inputs with unit stride in C (otherwise SDPA
+    # holds N x M, needs 4-D inputs with unit stride in C (otherwise SDPA
     # falls back to the math kernel on CPU)
     q, k, v = (flatten_positions(t).unsqueeze(1).contiguous()
                for t in (query, key, value))
     out = F.scaled_dot_product_attention(q, k, v, scale=1.0).squeeze(1)
-    return out.transpose(1, 2).reshape(value.shape)
+    return out.transpose(1, 2).unflatten(2, query.shape[2:])
 
 
 def propagate(affinity: Tensor, x: Tensor) -> Tensor:

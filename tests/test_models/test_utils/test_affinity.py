@@ -43,6 +43,21 @@ def test_pairwise_context_equals_materialised_propagation():
     torch.testing.assert_close(context, expected, rtol=1e-5, atol=1e-5)
 
 
+def test_keys_and_values_of_another_size():
+    # queries on 4 x 3 (N = 12), keys/values on 2 x 5 (M = 10)
+    q = _maps(2, 6, 4, 3, seed=14)
+    k, v = _maps(2, 6, 2, 5, seed=15), _maps(2, 5, 2, 5, seed=16)
+    aff = pairwise_affinity(q, k)
+    assert aff.shape == (2, 12, 10)
+    torch.testing.assert_close(
+        aff.sum(2), torch.ones(2, 12), rtol=0, atol=1e-5)
+    context = pairwise_context(q, k, v)
+    assert context.shape == (2, 5, 4, 3)
+    expected = torch.bmm(aff, flatten_positions(v)).transpose(1, 2)
+    torch.testing.assert_close(
+        context, expected.reshape(2, 5, 4, 3), rtol=1e-5, atol=1e-5)
+
+
 def test_propagate_identity_and_uniform():
     x = _maps(2, 3, 4, 5, seed=6)
     n = 20
