@@ -5,5 +5,6 @@ The multi-label soft-margin loss of SSSS / WS-FCN is mmseg's own
 (:mod:`mmseg_wsss.models.utils.class_scores` says why).
 """
 from .class_balanced_ce_loss import ClassBalancedCELoss
+from .completion_loss import CompletionLoss, completion_targets
 
-__all__ = ['ClassBalancedCELoss']
+__all__ = ['ClassBalancedCELoss', 'CompletionLoss', 'completion_targets']

@@ -5,6 +5,8 @@ from .cam import (cam_from_features, cam_to_seg_logits, mask_absent_classes,
                   max_normalize, minmax_normalize, multiscale_cam)
 from .class_scores import focal_mask_penalty, mask_class_scores, ngwp_scores
 from .context import LargeKernelContext, NonLocalContext, PPMContext
+from .cross_image_affinity import (CrossImageAffinity, group_ref_index,
+                                   merge_messages)
 from .cross_task_affinity import (AffinityFusion, CrossTaskDualAffinity,
                                   refine_unary)
 from .fca import FCA, ASPPContext
@@ -22,5 +24,6 @@ __all__ = [
     'ngwp_scores', 'AffinityFusion', 'CrossTaskDualAffinity', 'refine_unary',
     'multiscale_flip', 'sum_views', 'PAMR', 'StochasticGate', 'FCA',
     'ASPPContext', 'SemanticAlignUpsample', 'SF2Fusion', 'SkipGCIFusion',
-    'NonLocalContext', 'LargeKernelContext', 'PPMContext'
+    'NonLocalContext', 'LargeKernelContext', 'PPMContext',
+    'CrossImageAffinity', 'group_ref_index', 'merge_messages'
 ]
