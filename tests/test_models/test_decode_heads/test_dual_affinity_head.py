@@ -14,8 +14,10 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 import mmseg_wsss  # noqa: F401  (registers the heads, losses, ASPPHead)
-from mmseg_wsss.models.decode_heads.dual_affinity_head import (
-    DualAffinityHead, FeatureTap, StockHeadFeatures)
+from mmseg_wsss.models.decode_heads.dual_affinity_head import \
+    DualAffinityHead
+from mmseg_wsss.models.decode_heads.stock_head_features import (
+    FeatureTap, StockHeadFeatures)
 from mmseg_wsss.models.utils.affinity import propagate
 
 K = 21
