@@ -5,6 +5,7 @@ import itertools
 from math import inf
 from typing import Dict, Iterator, List, Optional, Tuple, Union
 
+from mmengine.dataset import InfiniteSampler
 from mmengine.hooks import EarlyStoppingHook
 from mmengine.logging import print_log
 from mmengine.runner import BaseLoop, IterBasedTrainLoop
@@ -66,8 +67,10 @@ class StagewiseTrainLoop(IterBasedTrainLoop):
     Args:
         runner (Runner): The runner.
         dataloader (dict): The training dataloader config; its sampler must
-            be an ``InfiniteSampler`` and ``persistent_workers`` False (the
-            workers must see the dataset's new labels).
+            be endless (mmengine's ``InfiniteSampler``, a subclass, or a
+            sampler class with ``infinite = True`` such as
+            ``InfiniteCommonClassPairSampler``) and ``persistent_workers``
+            False (the workers must see the dataset's new labels).
         stage_iters (int): Iterations per stage.
         num_stages (int): Number of stages.
         val_begin (int): First iteration that validates.
@@ -93,10 +96,11 @@ class StagewiseTrainLoop(IterBasedTrainLoop):
             raise TypeError('StagewiseTrainLoop rebuilds the dataloader of '
                             'every stage: pass train_dataloader as a config')
         sampler = dataloader.get('sampler', {}).get('type')
-        if sampler not in ('InfiniteSampler', 'mmengine.InfiniteSampler'):
+        if not _is_infinite_sampler(sampler):
             raise ValueError(
-                'StagewiseTrainLoop: set train_dataloader.sampler to '
-                f"dict(type='InfiniteSampler', ...), got {sampler!r}")
+                'StagewiseTrainLoop: set train_dataloader.sampler to an '
+                "endless sampler, dict(type='InfiniteSampler', ...) (or "
+                f"'InfiniteCommonClassPairSampler'), got {sampler!r}")
         if dataloader.get('persistent_workers', False):
             raise ValueError(
                 'StagewiseTrainLoop: set train_dataloader.persistent_workers'
@@ -196,6 +200,15 @@ class StagewiseTrainLoop(IterBasedTrainLoop):
                 scheduler.step()
         self._iter = end
         self.stop_training = False
+
+
+def _is_infinite_sampler(sampler_type) -> bool:
+    """Whether a sampler type (a registered name or a class) never ends."""
+    if isinstance(sampler_type, str):
+        sampler_type = DATA_SAMPLERS.get(sampler_type)
+    return isinstance(sampler_type, type) and (
+        issubclass(sampler_type, InfiniteSampler)
+        or getattr(sampler_type, 'infinite', False) is True)
 
 
 def _iter_based_schedulers(schedulers) -> list:
