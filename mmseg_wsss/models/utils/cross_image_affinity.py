@@ -183,7 +183,10 @@ class CrossImageAffinity(BaseModule):
             ])
             query = query.repeat(1 + ref_index.shape[1], 1, 1, 1)
             key, value = key[refs], value[refs]
-        return pairwise_context(query, key, value).unflatten(0, (-1, batch))
+        # contiguous like the merge's result: h then treats the self and
+        # the merged messages alike (self-pairing gives z_cross == z_self)
+        return pairwise_context(query, key,
+                                value).unflatten(0, (-1, batch)).contiguous()
 
     def forward(self,
                 x: Tensor,
