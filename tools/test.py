@@ -19,7 +19,7 @@ TTA_REFUSED = (
     '--cfg-options model.test_cfg.scales="(0.5,1.0,1.5)" '
     'model.test_cfg.flip=True (and model.test_cfg.crf=... for a CRF)')
 
-TEST_TIME_KEYS = ('scales', 'flip', 'crf')
+TEST_TIME_KEYS = ('scales', 'flip', 'merge', 'add_max', 'crf')
 
 
 def check_test_time_keys(cfg: Config) -> None:

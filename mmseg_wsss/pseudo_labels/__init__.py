@@ -5,7 +5,9 @@
 - :mod:`.online`: rules run inside a training step on batched tensors
   (``pseudo_gt_from_masks``: SSSS / WS-FCN).
 - :mod:`.generators`: one generator per method (``TASK_UTILS``), each
-  reading a model through ``label_outputs`` only.
+  reading a model through ``label_outputs`` only, except
+  ``SegmentationLabelGenerator``, which labels with a segmentor's own
+  test-time prediction (CIAN's retraining labels).
 - :mod:`.writer`: the one writer (iteration, rank sharding, resuming,
   stale-folder checks, atomic files) used by ``tools/make_pseudo_labels.py``
   and ``PseudoLabelUpdateHook``.
@@ -17,7 +19,8 @@ Label files are read and written by :mod:`mmseg_wsss.utils.io`
 one reader per file kind.
 """
 from .generators import (AuxSegNetLabelGenerator, BaseLabelGenerator,
-                         CAMLabelGenerator, image_saliency)
+                         CAMLabelGenerator, SegmentationLabelGenerator,
+                         image_saliency)
 from .meta import (identity_diff, model_fingerprint, read_meta, update_meta,
                    write_meta)
 from .online import pseudo_gt_from_masks
@@ -28,9 +31,10 @@ from .writer import (StaleLabelsError, dataset_identity, generator_identity,
 
 __all__ = [
     'AuxSegNetLabelGenerator', 'BaseLabelGenerator', 'CAMLabelGenerator',
-    'image_saliency', 'identity_diff', 'model_fingerprint', 'read_meta',
-    'update_meta', 'write_meta', 'pseudo_gt_from_masks', 'LABEL_RULES',
-    'cam_saliency_seeds', 'cam_to_label', 'fuse_cam_saliency',
-    'StaleLabelsError', 'dataset_identity', 'generator_identity',
-    'label_identity', 'prepare_label_dir', 'write_pseudo_labels'
+    'SegmentationLabelGenerator', 'image_saliency', 'identity_diff',
+    'model_fingerprint', 'read_meta', 'update_meta', 'write_meta',
+    'pseudo_gt_from_masks', 'LABEL_RULES', 'cam_saliency_seeds',
+    'cam_to_label', 'fuse_cam_saliency', 'StaleLabelsError',
+    'dataset_identity', 'generator_identity', 'label_identity',
+    'prepare_label_dir', 'write_pseudo_labels'
 ]

@@ -1,8 +1,9 @@
 from .auxsegnet import AuxSegNetLabelGenerator
 from .base import BaseLabelGenerator, image_saliency
 from .cam import CAMLabelGenerator
+from .segmentation import SegmentationLabelGenerator
 
 __all__ = [
     'AuxSegNetLabelGenerator', 'BaseLabelGenerator', 'CAMLabelGenerator',
-    'image_saliency'
+    'SegmentationLabelGenerator', 'image_saliency'
 ]

@@ -25,7 +25,10 @@ class BaseLabelGenerator(metaclass=ABCMeta):
     on :class:`~mmseg_wsss.models.segmentors.PseudoLabelSource`): ``cam``,
     raw CAMs B x K x h x w, always; ``affinity`` (B x N x N), ``sal``
     (B x 1 x h x w logit) and ``seg`` (B x C x h x w logits) when
-    ``with_decode`` and the model has them.
+    ``with_decode`` and the model has them. The one exception,
+    :class:`~mmseg_wsss.pseudo_labels.SegmentationLabelGenerator`, labels
+    with a segmentor's own test-time prediction (``inference`` of any
+    ``EncoderDecoder``).
 
     Subclasses set :attr:`updates_saliency` when they also return a
     saliency label, and implement :meth:`__call__`.
