@@ -142,8 +142,9 @@ class BaseCIANHead(BaseDecodeHead):
             dict[str, Tensor]: See :meth:`loss_by_feat`.
         """
         x = self._forward_feature(inputs)
-        ref_index = self.ref_index(batch_data_samples,
-                                   x.device) if self.use_cross else None
+        ref_index = None
+        if self.use_cross:
+            ref_index = self.ref_index(batch_data_samples, x.device)
         z_self, z_cross = self.cian(x, ref_index)
         seg_logits = dict(self=self.cls_seg(z_self))
         if z_cross is not None:
@@ -204,15 +205,12 @@ class BaseCIANHead(BaseDecodeHead):
                                           seg_logits['self'].shape[2:])
         else:
             seg_logits = {
-                branch: resize(
-                    logits,
-                    size=seg_label.shape[2:],
-                    mode='bilinear',
-                    align_corners=self.align_corners)
+                branch: self._upsample(logits, seg_label)
                 for branch, logits in seg_logits.items()
             }
         terms = self.loss_decode if isinstance(
             self.loss_decode, nn.ModuleList) else [self.loss_decode]
+        label = seg_label.squeeze(1)
         losses = {}
         for branch, logits in seg_logits.items():
             weight = None
@@ -220,26 +218,33 @@ class BaseCIANHead(BaseDecodeHead):
                 weight = self.sampler.sample(logits, seg_label)
             for term in terms:
                 name = f'{term.loss_name}_{branch}'
-                value = term(
+                losses[name] = losses.get(name, 0) + term(
                     logits,
-                    seg_label.squeeze(1),
+                    label,
                     weight=weight,
                     ignore_index=self.ignore_index)
-                losses[name] = losses[name] + value if name in losses \
-                    else value
-        seg_label = seg_label.squeeze(1)
         if self.use_completion and 'cross' in seg_logits:
-            img_labels = stack_img_labels(
-                batch_data_samples).to(seg_label.device) \
-                if self.loss_completion.needs_img_labels else None
+            img_labels = None
+            if self.loss_completion.needs_img_labels:
+                img_labels = stack_img_labels(batch_data_samples).to(
+                    label.device)
             target = self.loss_completion.targets(seg_logits['cross'],
-                                                  img_labels, seg_label)
+                                                  img_labels, label)
+            name = self.loss_completion.loss_name
             for branch, logits in seg_logits.items():
-                losses[f'{self.loss_completion.loss_name}_{branch}'] = \
-                    self.loss_completion(logits, target)
+                losses[f'{name}_{branch}'] = self.loss_completion(
+                    logits, target)
         losses['acc_seg'] = accuracy(
-            seg_logits['self'], seg_label, ignore_index=self.ignore_index)
+            seg_logits['self'], label, ignore_index=self.ignore_index)
         return losses
+
+    def _upsample(self, logits: Tensor, seg_label: Tensor) -> Tensor:
+        """Bilinear resize of logits to the B x 1 x H x W labels' H x W."""
+        return resize(
+            logits,
+            size=seg_label.shape[2:],
+            mode='bilinear',
+            align_corners=self.align_corners)
 
 
 @MODELS.register_module()
@@ -320,10 +325,7 @@ class CIANWrapperHead(BaseCIANHead):
         inputs (backbone features) -> (B, num_classes, h, w).
     """
 
-    def __init__(self,
-                 head: ConfigType,
-                 cian: OptConfigType = None,
-                 **kwargs):
+    def __init__(self, head: ConfigType, cian: OptConfigType = None, **kwargs):
         cfg = dict(head)
         for key in INHERITED:
             if key in cfg:

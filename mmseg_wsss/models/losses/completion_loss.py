@@ -50,19 +50,17 @@ def completion_targets(cross_logits: Tensor,
     mask = torch.ones(
         batch, num_classes, dtype=torch.bool, device=cross_logits.device)
     if allowed != 'seed':
-        if img_labels is None or img_labels.shape != (batch,
-                                                      num_classes - 1):
+        if img_labels is None or img_labels.shape != (batch, num_classes - 1):
             raise ValueError(
                 f'allowed={allowed!r} needs img_labels of shape '
                 f'{batch} x {num_classes - 1}, got '
                 f'{None if img_labels is None else tuple(img_labels.shape)}')
         mask[:, 1:] &= img_labels > 0
     if allowed != 'image':
-        if seed_label is None or seed_label.shape != (
-                batch, *cross_logits.shape[2:]):
+        shape = (batch, *cross_logits.shape[2:])
+        if seed_label is None or seed_label.shape != shape:
             raise ValueError(
-                f'allowed={allowed!r} needs seed_label of shape '
-                f'{(batch, *cross_logits.shape[2:])}, got '
+                f'allowed={allowed!r} needs seed_label of shape {shape}, got '
                 f'{None if seed_label is None else tuple(seed_label.shape)}')
         # by comparison, not scatter: deterministic; ignored pixels match
         # no class
@@ -131,8 +129,7 @@ class CompletionLoss(nn.Module):
         Raises:
             ValueError: Logits and target differ in size.
         """
-        if seg_logits.shape[-2:] != target.shape[-2:] or (
-                seg_logits.shape[0] != target.shape[0]):
+        if (seg_logits.shape[0], *seg_logits.shape[2:]) != target.shape:
             raise ValueError(f'logits {tuple(seg_logits.shape)} and target '
                              f'{tuple(target.shape)} differ in size')
         total = F.cross_entropy(

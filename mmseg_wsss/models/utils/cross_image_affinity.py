@@ -56,8 +56,8 @@ def group_ref_index(batch_size: int,
     index = torch.arange(batch_size, device=device)
     member = index % group_size
     shift = torch.arange(1, group_size, device=device)
-    refs = index[:, None] - member[:, None] + (member[:, None] +
-                                               shift) % group_size
+    first = index - member
+    refs = first[:, None] + (member[:, None] + shift) % group_size
     whole = batch_size - batch_size % group_size
     refs[whole:] = index[whole:, None]
     return refs
@@ -142,8 +142,9 @@ class CrossImageAffinity(BaseModule):
             raise ValueError('CrossImageAffinity needs norm_cfg: its output '
                              'norm gates the residual')
         self.merge = merge
-        self.theta, self.phi, self.g = (build_conv_layer(
-            conv_cfg, in_channels, channels, 1, bias=False) for _ in range(3))
+        self.theta, self.phi, self.g = (
+            build_conv_layer(conv_cfg, in_channels, channels, 1, bias=False)
+            for _ in range(3))
         self.kv_pool = nn.MaxPool2d(3, 2, 1) if kv_pool else nn.Identity()
         self.out_conv = build_conv_layer(
             conv_cfg, channels, in_channels, 1, bias=False)
@@ -188,10 +189,11 @@ class CrossImageAffinity(BaseModule):
         return pairwise_context(query, key,
                                 value).unflatten(0, (-1, batch)).contiguous()
 
-    def forward(self,
-                x: Tensor,
-                ref_index: Optional[Tensor] = None
-                ) -> Tuple[Tensor, Optional[Tensor]]:
+    def forward(
+            self,
+            x: Tensor,
+            ref_index: Optional[Tensor] = None
+    ) -> Tuple[Tensor, Optional[Tensor]]:
         """Self- and cross-affinity features.
 
         Args:
@@ -223,8 +225,7 @@ def _check_ref_index(ref_index: Tensor, batch: int) -> None:
     if ref_index.dim() != 2 or ref_index.shape[0] != batch:
         raise ValueError(f'ref_index must be {batch} x R, got '
                          f'{tuple(ref_index.shape)}')
-    if ref_index.numel() and (ref_index.min() < 0
-                              or ref_index.max() >= batch):
+    if ref_index.numel() and (ref_index.min() < 0 or ref_index.max() >= batch):
         raise ValueError(f'ref_index must index the batch of {batch}, got '
                          f'values in [{int(ref_index.min())}, '
                          f'{int(ref_index.max())}]')

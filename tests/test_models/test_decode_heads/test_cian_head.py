@@ -139,8 +139,7 @@ def test_forward_and_predict_run_the_self_branch():
         out = head.predict(x, metas, dict(mode='whole'))
         assert out.shape == (batch, K, SIZE, SIZE)
         torch.testing.assert_close(
-            out,
-            resize(expected[:batch], size=(SIZE, SIZE), mode='bilinear'))
+            out, resize(expected[:batch], size=(SIZE, SIZE), mode='bilinear'))
 
 
 @pytest.mark.parametrize('kwargs,keys', [
@@ -276,8 +275,7 @@ def test_pairs_are_group_contiguous():
     head = _head(group_size=3)
     seen = _ref_index_seen(head)
     head.loss(_inputs(6), _samples(6), None)
-    assert seen[0].tolist() == [[1, 2], [2, 0], [0, 1], [4, 5], [5, 3],
-                                [3, 4]]
+    assert seen[0].tolist() == [[1, 2], [2, 0], [0, 1], [4, 5], [5, 3], [3, 4]]
 
 
 @pytest.mark.parametrize('batch', [1, 3])

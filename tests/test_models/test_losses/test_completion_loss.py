@@ -31,8 +31,7 @@ def test_worked_example():
     target = completion_targets(_logits(ARGMAX), labels, _seeds(0))
     assert target.tolist() == [[[0, IGN, IGN], [IGN, IGN, 0]]]
     # the paper's rule reads image labels only, the code's the seeds only
-    target = completion_targets(
-        _logits(ARGMAX), labels, None, allowed='image')
+    target = completion_targets(_logits(ARGMAX), labels, None, allowed='image')
     assert target.tolist() == [[[0, 2, IGN], [IGN, 2, 0]]]
     target = completion_targets(
         _logits(ARGMAX), None, _seeds(0, 1, 3), allowed='seed')
@@ -86,8 +85,9 @@ def test_empty_valid_set_gives_zero():
     assert torch.isfinite(value) and value.item() == 0
     value.backward()
     assert torch.equal(logits.grad, torch.zeros_like(logits))
-    target = loss.targets(_logits(torch.full((2, 3), 3)),
-                          torch.tensor([[1., 0., 0.]]), _seeds(0, 1))
+    target = loss.targets(
+        _logits(torch.full((2, 3), 3)), torch.tensor([[1., 0., 0.]]),
+        _seeds(0, 1))
     assert torch.all(target == IGN)
     assert loss(logits, target).item() == 0
 

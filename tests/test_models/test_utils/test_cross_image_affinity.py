@@ -216,8 +216,7 @@ def test_batched_gather_equals_naive_loops():
     module = _module().eval()
     x = _maps(6, C, HW, HW, seed=7)
     # arbitrary references, two per image, repeats and self included
-    ref_index = torch.tensor([[1, 2], [0, 5], [2, 2], [4, 1], [0, 3],
-                              [3, 4]])
+    ref_index = torch.tensor([[1, 2], [0, 5], [2, 2], [4, 1], [0, 3], [3, 4]])
     z_self, z_cross = module(x, ref_index)
     n_self, n_cross = _naive(module, x, ref_index)
     torch.testing.assert_close(z_self, n_self, rtol=1e-4, atol=1e-5)
@@ -230,9 +229,8 @@ def test_group_ref_index_layout():
     assert group_ref_index(4, 2).tolist() == [[1], [0], [3], [2]]
     assert group_ref_index(5, 2).tolist() == [[1], [0], [3], [2], [4]]
     assert group_ref_index(1, 2).tolist() == [[0]]
-    assert group_ref_index(7, 3).tolist() == [[1, 2], [2, 0], [0, 1],
-                                              [4, 5], [5, 3], [3, 4],
-                                              [6, 6]]
+    assert group_ref_index(7, 3).tolist() == [[1, 2], [2, 0], [0, 1], [4, 5],
+                                              [5, 3], [3, 4], [6, 6]]
     assert group_ref_index(4, 2).dtype == torch.long
     with pytest.raises(ValueError, match='group_size'):
         group_ref_index(4, 1)
