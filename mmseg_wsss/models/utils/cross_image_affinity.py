@@ -101,8 +101,10 @@ class CrossImageAffinity(BaseModule):
     uses batch statistics in training; both branches share ``h``, each call
     normalising with its own batch and updating the same running
     statistics. The references of all images are gathered along the batch
-    and processed in one call. ``init_cfg`` (:data:`CIAN_INIT`) zeroes the
-    out norm's gamma, so both branches return ``x`` until it is trained.
+    and processed in one call. ``init_weights`` with the default
+    ``init_cfg`` (:data:`CIAN_INIT`) zeroes the out norm's gamma and beta,
+    so both branches return ``x`` until it is trained; a checkpoint loaded
+    afterwards keeps its gamma.
 
     Args:
         in_channels (int): Feature channels, C.

@@ -263,3 +263,11 @@ def test_messages_use_flattened_positions():
     expected = torch.bmm(aff, flatten_positions(value[[1, 0]]))
     torch.testing.assert_close(
         flatten_positions(messages[1]), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_parameter_count_matches_table_1():
+    # cian.md 3: the self-affinity baseline adds 50.8 M - 42.4 M = 8.4 M
+    module = CrossImageAffinity(2048)
+    count = sum(p.numel() for p in module.parameters())
+    assert count == 4 * 2048 * 1024 + 2 * 2048
+    assert round(count / 1e6, 1) == 8.4
