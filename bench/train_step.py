@@ -65,6 +65,7 @@ METHODS: List[Tuple[str, str]] = [
      'auxsegnet-plus_efficientnet-lite0_4x200it_synthvoc-224.py'),
     ('ssss', 'configs/wsfcn/ssss_efficientnet-lite0_1600it_synthvoc-224.py'),
     ('wsfcn', 'configs/wsfcn/wsfcn_efficientnet-lite0_1600it_synthvoc-224.py'),
+    ('cian', 'configs/cian/cian_efficientnet-lite0_2x400it_synthvoc-224.py'),
 ]
 REFERENCE = 'largefov'
 NUM_CLASSES = 21

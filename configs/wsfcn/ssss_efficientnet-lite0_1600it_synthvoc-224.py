@@ -7,6 +7,7 @@ model = dict(
     decode_head=dict(
         context_cfg=dict(_delete_=True, type='ASPPContext',
                          dilations=(1, 4, 8, 12)),
-        fusion_cfg=dict(_delete_=True, type='SkipGCIFusion', skip_channels=12)),
+        fusion_cfg=dict(
+            _delete_=True, type='SkipGCIFusion', skip_channels=12)),
     test_cfg=dict(bg_mode='pow', bg_pow=3))
 find_unused_parameters = False

@@ -38,7 +38,8 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='SGD', lr=1e-3, momentum=0.9, weight_decay=5e-4),
     constructor='SSSSOptimWrapperConstructor',
-    paramwise_cfg=dict(new_prefixes=('decode_head', ), lr_mults=(1, 2, 20, 40)))
+    paramwise_cfg=dict(
+        new_prefixes=('decode_head', ), lr_mults=(1, 2, 20, 40)))
 param_scheduler = []  # constant learning rate
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=30, val_interval=2)
 val_cfg = dict(type='ValLoop')

@@ -37,6 +37,13 @@ METHOD_CONFIGS = [
         'model.test_cfg.pad_size': (256, 256)
     }),
     ('configs/wsfcn/ssss_efficientnet-lite0_1600it_synthvoc-224.py', {}),
+    # the paper's inference: 3 scales + max map, flip, logits averaged
+    ('configs/cian/cian_efficientnet-lite0_2x400it_synthvoc-224.py', {
+        'model.test_cfg.scales': (0.75, 1.0, 1.25),
+        'model.test_cfg.flip': True,
+        'model.test_cfg.merge': 'logit',
+        'model.test_cfg.add_max': True
+    }),
 ]
 CONFIG_IDS = [
     osp.basename(path)[:-3] + ('_msf' if options else '')

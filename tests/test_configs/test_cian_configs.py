@@ -59,7 +59,8 @@ def test_synthvoc_protocol():
         type='SegmentationLabelGenerator', scales=(0.75, 1.0, 1.25),
         flip=True, merge='logit', add_max=True, crf=dict(num_iters=10))
     seeds = Config.fromfile(
-        osp.join(FOLDER, 'cian-seeds_efficientnet-lite0_800it_synthvoc-224.py'))
+        osp.join(FOLDER,
+                 'cian-seeds_efficientnet-lite0_800it_synthvoc-224.py'))
     assert seeds.model == Config.fromfile(CAM_CLS).model  # the CAM classifier
     assert seeds.label_generator.rule == dict(
         type='cian', cam_thr=0.3, bg_sal_thr=0.06, overlap='ignore')

@@ -1,5 +1,5 @@
-# Table 2 '+completion' = full CIAN round 1 (CE + completion on both branches): round 1 only (the main config's first 400 iterations, no
-# relabelling).
+# Table 2 '+completion' = full CIAN round 1 (CE + completion on both branches):
+# round 1 only (the main config's first 400 iterations, no relabelling).
 _base_ = ['../cian_efficientnet-lite0_2x400it_synthvoc-224.py']
 train_cfg = dict(num_stages=1)
 default_hooks = dict(checkpoint=dict(max_keep_ckpts=1))

@@ -1,4 +1,5 @@
-# Table 2 'baseline': the self-affinity module only, seed CE on the self branch: round 1 only (the main config's first 400 iterations, no
+# Table 2 'baseline': the self-affinity module only, seed CE on the self
+# branch: round 1 only (the main config's first 400 iterations, no
 # relabelling).
 _base_ = ['../cian_efficientnet-lite0_2x400it_synthvoc-224.py']
 train_cfg = dict(num_stages=1)

@@ -1,4 +1,5 @@
-# Table II context 'Non-local': a non-local block instead of FCA, skip + GCI fusion.
+# Table II context 'Non-local': a non-local block instead of FCA, skip + GCI
+# fusion.
 _base_ = ['../wsfcn_wideresnet38_30ep_voc12aug-321.py']
 model = dict(
     decode_head=dict(
