@@ -102,3 +102,13 @@ def test_table_rows(setup):
         assert cfg.train_dataloader.sampler.get('pairing',
                                                 'common') == pairing
         assert cfg.train_cfg.num_stages == 1 and cfg.custom_hooks == []
+
+
+def test_test_time_rows():
+    cfg = Config.fromfile(
+        osp.join(FOLDER, 'ablations',
+                 'test-msf-crf_efficientnet-lite0_2x400it_synthvoc-224.py'))
+    test = cfg.model.test_cfg
+    assert test.scales == (0.75, 1.0, 1.25) and test.flip and test.add_max
+    assert test['merge'] == 'logit' and test.crf == dict(num_iters=5)
+    assert cfg.model.decode_head == Config.fromfile(SYNTH).model.decode_head
