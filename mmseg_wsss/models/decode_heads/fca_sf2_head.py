@@ -106,8 +106,9 @@ class FCASF2Head(BaseDecodeHead):
                 f"{kwargs['input_transform']!r}, {kwargs.get('in_channels')}, "
                 f"{kwargs['in_index']}")
         if kwargs.get('num_classes', 0) < 2:
-            raise ValueError('FCASF2Head: num_classes counts the background '
-                             f"and must be >= 2, got {kwargs.get('num_classes')}")
+            raise ValueError(
+                'FCASF2Head: num_classes counts the background and must be '
+                f">= 2, got {kwargs.get('num_classes')}")
         unknown = set(pseudo_gt_cfg) - {'fg_ratio', 'bg_ratio', 'floor'}
         if unknown:
             raise ValueError(f'FCASF2Head: unknown pseudo_gt_cfg keys '

@@ -66,7 +66,8 @@ def _batch(model, labels=((1, 0, 1, 0), (0, 1, 0, 0)), img_path=None):
             meta['img_path'] = img_path
         sample.set_metainfo(meta)
         samples.append(sample)
-    raw = torch.randint(0, 256, (len(labels), 3, SIZE, SIZE), dtype=torch.uint8)
+    raw = torch.randint(
+        0, 256, (len(labels), 3, SIZE, SIZE), dtype=torch.uint8)
     data = model.data_preprocessor(
         dict(inputs=list(raw), data_samples=samples), False)
     return raw, data['inputs'], data['data_samples']
