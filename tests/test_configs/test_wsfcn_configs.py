@@ -1,6 +1,6 @@
 """The WS-FCN / SSSS configs: every file loads and builds, the schedules
 are the paper's and the benchmark's, and the table rows change what their
-row names (training runs: tests/test_e2e/test_wsfcn.py)."""
+row names (training runs: tests/test_e2e/test_wsfcn_e2e.py)."""
 import glob
 import os.path as osp
 
