@@ -20,16 +20,7 @@ SEEDS=$OUT/cian_seeds
 STEPS=${*:-seeds cian control ablations table4}
 mkdir -p "$OUT"
 
-step() {  # step NAME CMD...: run unless done, log, record wall time and RSS
-  local name=$1; shift
-  if grep -qx "$name" "$OUT/done.txt" 2>/dev/null; then
-    echo "== $name: done before, skipped"; return; fi
-  echo "== $name: $*" | tee -a "$OUT/steps.txt"
-  /usr/bin/time -f "$name wall_s=%e max_rss_kb=%M" -a -o "$OUT/times.txt" \
-    "$@" > "$OUT/$name.log" 2>&1
-  echo "$name" >> "$OUT/done.txt"
-  tail -1 "$OUT/times.txt"
-}
+source bench/steps.sh  # step NAME CMD...
 
 evaluate() {  # evaluate NAME LABEL_DIR: label quality on the train masks
   step "$1" $PY tools/eval_pseudo_labels.py "$2" --data-root $DATA \

@@ -26,16 +26,7 @@ AUX_LABELS=$OUT/auxsegnet/pseudo_labels/auxsegnet/stage_0
 STEPS=${*:-cls labels seg plain_sgd aux_labels0 control multi_task}
 mkdir -p "$OUT"
 
-step() {  # step NAME CMD...: run unless done, log, record wall time and RSS
-  local name=$1; shift
-  if grep -qx "$name" "$OUT/done.txt" 2>/dev/null; then
-    echo "== $name: done before, skipped"; return; fi
-  echo "== $name: $*" | tee -a "$OUT/steps.txt"
-  /usr/bin/time -f "$name wall_s=%e max_rss_kb=%M" -a -o "$OUT/times.txt" \
-    "$@" > "$OUT/$name.log" 2>&1
-  echo "$name" >> "$OUT/done.txt"
-  tail -1 "$OUT/times.txt"
-}
+source bench/steps.sh  # step NAME CMD...
 
 for s in $STEPS; do case $s in
 cls) step cls_train $PY tools/train.py $CLS --work-dir $OUT/cam_cls \

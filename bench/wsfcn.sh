@@ -23,16 +23,7 @@ context-ppm fusion-sum fusion-concat fusion-mul"
 STEPS=${*:-wsfcn ssss wsfcn_tta ablations}
 mkdir -p "$OUT"
 
-step() {  # step NAME CMD...: run unless done, log, record wall time and RSS
-  local name=$1; shift
-  if grep -qx "$name" "$OUT/done.txt" 2>/dev/null; then
-    echo "== $name: done before, skipped"; return; fi
-  echo "== $name: $*" | tee -a "$OUT/steps.txt"
-  /usr/bin/time -f "$name wall_s=%e max_rss_kb=%M" -a -o "$OUT/times.txt" \
-    "$@" > "$OUT/$name.log" 2>&1
-  echo "$name" >> "$OUT/done.txt"
-  tail -1 "$OUT/times.txt"
-}
+source bench/steps.sh  # step NAME CMD...
 
 short() {  # short NAME CONFIG: one row at ABL_ITERS iterations
   local warmup=$(( (ABL_ITERS * 7 + 15) / 30 ))
