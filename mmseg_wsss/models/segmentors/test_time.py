@@ -141,6 +141,21 @@ def logits_crf(image: np.ndarray, logits: Tensor, crf: dict) -> Tensor:
     return torch.from_numpy(posterior).to(logits.device)
 
 
+def result_image(result) -> np.ndarray:
+    """The image file of a prediction (for a CRF), H x W x 3 RGB uint8.
+
+    Raises:
+        KeyError: The sample has no ``img_path`` (an array input).
+    """
+    img_path: Optional[str] = result.metainfo.get('img_path')
+    if img_path is None:
+        raise KeyError(
+            'test_cfg.crf refines on the image file (img_path), and this '
+            'input has none (an array?): pass the image path, or set '
+            'model.test_cfg.crf=None')
+    return read_image(img_path)
+
+
 class TestTimeAugMixin:
     """``predict`` with ``test_cfg`` keys for an :class:`EncoderDecoder`.
 
@@ -244,14 +259,8 @@ class TestTimeAugMixin:
 
     def _apply_crf(self, result, crf: dict) -> None:
         """Refine one result's logits with a dense CRF on its image."""
-        img_path: Optional[str] = result.metainfo.get('img_path')
-        if img_path is None:
-            raise KeyError(
-                'test_cfg.crf refines on the image file (img_path), and this '
-                'input has none (an array?): pass the image path, or set '
-                'model.test_cfg.crf=None')
-        posterior = logits_crf(
-            read_image(img_path), result.seg_logits.data, crf)
+        posterior = logits_crf(result_image(result), result.seg_logits.data,
+                               crf)
         result.set_data(
             dict(
                 seg_logits=PixelData(data=posterior.clamp_min(1e-8).log()),

@@ -1,6 +1,6 @@
 """WS-FCN / SSSS: single-stage segmentation from image labels."""
 from numbers import Real
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import torch
 import torch.nn.functional as F
@@ -11,11 +11,9 @@ from mmseg.utils import OptSampleList, SampleList
 from torch import Tensor
 
 from ...structures import stack_img_labels
-from ...utils.crf import dense_crf
-from ...utils.io import read_image
 from ..utils.multiscale import multiscale_flip, sum_views
 from .pseudo_label_source import PseudoLabelSource
-from .test_time import resolve_crf
+from .test_time import logits_crf, resolve_crf, result_image
 
 #: ``test_cfg.bg_mode``: WS-FCN's constant, SSSS's power, or unchanged.
 BG_MODES = ('const', 'pow', 'none')
@@ -262,20 +260,12 @@ class WSFCN(PseudoLabelSource, EncoderDecoder):
 
     def _apply_crf(self, result, crf: dict) -> None:
         """Dense CRF of one result on its image file (wsfcn.md 2.11)."""
-        img_path: Optional[str] = result.metainfo.get('img_path')
-        if img_path is None:
-            raise KeyError(
-                'test_cfg.crf refines on the image file (img_path), and this '
-                'input has none (an array?): pass the image path, or set '
-                'model.test_cfg.crf=None')
         fg = result.seg_logits.data[1:].detach()
         bg = (1 - fg.amax(dim=0, keepdim=True)).clamp_min(0).pow(
             self.test_cfg.get('crf_bg_pow', 5))
-        probs = torch.cat([bg, fg])
-        probs = probs / probs.sum(dim=0, keepdim=True).clamp_min(1e-8)
-        posterior = dense_crf(read_image(img_path), probs.cpu().numpy(),
-                              **crf)
-        posterior = torch.from_numpy(posterior).to(probs.device)
+        # the log of the (unnormalised) probabilities: logits_crf softmaxes
+        log_probs = torch.cat([bg, fg]).clamp_min(1e-8).log()
+        posterior = logits_crf(result_image(result), log_probs, crf)
         result.set_data(
             dict(
                 seg_logits=PixelData(data=posterior),

@@ -300,14 +300,14 @@ def test_test_cfg_is_checked_at_build_and_predict(test_cfg, match):
 def test_crf_true_is_the_code_crf(tmp_path, monkeypatch):
     """``crf=True`` (what the command line can express) is WSFCN_CRF, a
     dict updates it; grads on (no torch.no_grad) are fine."""
-    from mmseg_wsss.models.segmentors import wsfcn
+    from mmseg_wsss.models.segmentors import test_time, wsfcn
     seen = []
 
     def fake_crf(img, probs, **kwargs):
         seen.append(kwargs)
         return probs
 
-    monkeypatch.setattr(wsfcn, 'dense_crf', fake_crf)
+    monkeypatch.setattr(test_time, 'dense_crf', fake_crf)
     path = str(tmp_path / 'img.png')
     cv2.imwrite(path, np.zeros((SIZE, SIZE, 3), np.uint8))
     model = _model()
