@@ -138,6 +138,8 @@ def substitute(seed_path: str, gt_path: Optional[str]) -> np.ndarray:
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     """Write the labels; returns ``out_dir`` and the picked ``gt_ids``."""
     args = parse_args(argv)
+    if not 0 <= args.ratio <= 1:  # before any file is read
+        raise ValueError(f'--ratio must lie in [0, 1], got {args.ratio}')
     split = osp.join(args.data_root, args.split)
     gt_dir = osp.join(args.data_root, args.gt_dir)
     ids = read_id_list(split)

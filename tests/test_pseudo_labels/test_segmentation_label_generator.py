@@ -234,6 +234,8 @@ def test_bad_options_are_refused():
         SegmentationLabelGenerator(merge='mean')
     with pytest.raises(ValueError, match='scales'):
         SegmentationLabelGenerator(scales=())
+    with pytest.raises(ValueError, match='scales'):
+        SegmentationLabelGenerator(scales=(1.0, -1.0))
     with pytest.raises(TypeError, match='crf'):
         SegmentationLabelGenerator(crf=['num_iters=5'])
     crf = SegmentationLabelGenerator(crf=dict(num_iters=5)).crf

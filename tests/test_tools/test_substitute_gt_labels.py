@@ -212,3 +212,12 @@ def test_command_line(seeds, toy_root, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert '1 of 10 labels are ground-truth masks' in proc.stdout + \
         proc.stderr
+
+
+def test_bad_ratio_is_refused_before_any_file_is_read(tmp_path):
+    """No data root, no seeds: the ratio is the first thing checked."""
+    for ratio in (1.5, -0.1):
+        with pytest.raises(ValueError, match=r'--ratio must lie in \[0, 1\]'):
+            _run(str(tmp_path / 'none'), tmp_path / 'out',
+                 str(tmp_path / 'nowhere'), '--ratio', ratio)
+    assert not (tmp_path / 'out').exists()

@@ -186,6 +186,13 @@ class TestTimeAugMixin:
     #: ``dense_crf`` arguments of ``test_cfg.crf=True`` (its own defaults).
     default_crf: dict = {}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # refuse a bad merge or crf when the model is built, not at the
+        # first prediction
+        check_merge((self.test_cfg or {}).get('merge', 'prob'))
+        resolve_crf((self.test_cfg or {}).get('crf'), self.default_crf)
+
     def predict(self,
                 inputs: Tensor,
                 data_samples: OptSampleList = None) -> SampleList:

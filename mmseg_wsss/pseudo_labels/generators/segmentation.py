@@ -68,8 +68,8 @@ class SegmentationLabelGenerator(BaseLabelGenerator):
                  crf: Union[None, bool, dict] = None,
                  restrict_to_labels: bool = False):
         check_merge(merge)
-        if not scales:
-            raise ValueError('scales must not be empty')
+        if not scales or any(s <= 0 for s in scales):
+            raise ValueError(f'scales must be positive numbers, got {scales}')
         self.scales = tuple(scales)
         self.flip = flip
         self.merge = merge

@@ -158,7 +158,8 @@ def test_explicit_defaults_are_the_default_merge():
 
 
 def test_unknown_merge_is_refused():
-    _, tta = _pair(merge='mean')
+    _, tta = _pair()
+    tta.test_cfg['merge'] = 'mean'  # changed after the build-time check
     with pytest.raises(ValueError, match="merge must be one of"):
         tta.predict(torch.randn(1, 3, 16, 16))
 
@@ -206,3 +207,12 @@ def test_tools_test_refuses_merge_keys_on_a_stock_encoder_decoder():
         tools_test.check_test_time_keys(ConfigDict(model=stock))
     tools_test.check_test_time_keys(
         ConfigDict(model=_cfg('TTAEncoderDecoder', merge='logit')))
+
+
+def test_bad_merge_or_crf_is_refused_at_build():
+    """A typo in test_cfg.merge, or a crf that mmengine split into a list,
+    fails when the model is built, not at the first prediction."""
+    with pytest.raises(ValueError, match='merge'):
+        MODELS.build(_cfg('TTAEncoderDecoder', merge='logits'))
+    with pytest.raises(TypeError, match='crf'):
+        MODELS.build(_cfg('TTAEncoderDecoder', crf=['num_iters=5']))
