@@ -2,13 +2,26 @@
 # NAME is listed in $OUT/done.txt, logs it to $OUT/NAME.log and records its
 # wall time and peak RSS in $OUT/times.txt; a finished step is appended to
 # done.txt, so an interrupted script resumes at the first unfinished step.
+# A training step interrupted after its first checkpoint (its --work-dir
+# holds mmengine's `last_checkpoint`) resumes from it with `--resume`; the
+# log is appended to, not replaced, and the times line reads `resumed`.
 step() {
   local name=$1; shift
   if grep -qx "$name" "$OUT/done.txt" 2>/dev/null; then
     echo "== $name: done before, skipped"; return; fi
-  echo "== $name: $*" | tee -a "$OUT/steps.txt"
-  /usr/bin/time -f "$name wall_s=%e max_rss_kb=%M" -a -o "$OUT/times.txt" \
-    "$@" > "$OUT/$name.log" 2>&1
+  local args=("$@") work_dir="" resumed="" i
+  for ((i = 0; i < ${#args[@]} - 1; i++)); do
+    [[ ${args[i]} == --work-dir ]] && work_dir=${args[i + 1]}; done
+  if [[ -n $work_dir && -f $work_dir/last_checkpoint ]]; then
+    args+=(--resume); resumed=" resumed"
+    echo "== $name: resuming from $(cat "$work_dir/last_checkpoint")"
+  else
+    : > "$OUT/$name.log"
+  fi
+  echo "== $name:$resumed ${args[*]}" | tee -a "$OUT/steps.txt"
+  if ! /usr/bin/time -f "$name$resumed wall_s=%e max_rss_kb=%M" -a \
+      -o "$OUT/times.txt" "${args[@]}" >> "$OUT/$name.log" 2>&1; then
+    echo "== $name failed: see $OUT/$name.log" >&2; return 1; fi
   echo "$name" >> "$OUT/done.txt"
   tail -1 "$OUT/times.txt"
 }
