@@ -3,7 +3,8 @@
 - :mod:`.rules`: registered rules from normalised CAMs (and saliency) to a
   label map (``LABEL_RULES``: ``threshold``, ``auxsegnet``, ``cian``).
 - :mod:`.online`: rules run inside a training step on batched tensors
-  (``pseudo_gt_from_masks``: SSSS / WS-FCN).
+  (``pseudo_gt_from_masks``: SSSS / WS-FCN; ``cam_pseudo_labels``,
+  ``perplexity``, ``soft_segmentation_labels``: CoSA).
 - :mod:`.generators`: one generator per method (``TASK_UTILS``), each
   reading a model through ``label_outputs`` only, except
   ``SegmentationLabelGenerator``, which labels with a segmentor's own
@@ -23,7 +24,8 @@ from .generators import (AuxSegNetLabelGenerator, BaseLabelGenerator,
                          image_saliency)
 from .meta import (identity_diff, model_fingerprint, read_meta, update_meta,
                    write_meta)
-from .online import pseudo_gt_from_masks
+from .online import (cam_pseudo_labels, perplexity, pseudo_gt_from_masks,
+                     soft_segmentation_labels)
 from .rules import (LABEL_RULES, cam_saliency_seeds, cam_to_label,
                     fuse_cam_saliency)
 from .writer import (StaleLabelsError, dataset_identity, generator_identity,
@@ -33,7 +35,8 @@ __all__ = [
     'AuxSegNetLabelGenerator', 'BaseLabelGenerator', 'CAMLabelGenerator',
     'SegmentationLabelGenerator', 'image_saliency', 'identity_diff',
     'model_fingerprint', 'read_meta', 'update_meta', 'write_meta',
-    'pseudo_gt_from_masks', 'LABEL_RULES', 'cam_saliency_seeds',
+    'pseudo_gt_from_masks', 'cam_pseudo_labels', 'perplexity',
+    'soft_segmentation_labels', 'LABEL_RULES', 'cam_saliency_seeds',
     'cam_to_label', 'fuse_cam_saliency', 'StaleLabelsError',
     'dataset_identity', 'generator_identity', 'label_identity',
     'prepare_label_dir', 'write_pseudo_labels'
