@@ -26,17 +26,26 @@ class LossWarmupHook(Hook):
     cosa.md 1.2; the released code's ``iter <= 6000`` is
     ``warmup_iters=6001``).
 
+    With ``lead``, a model that has a ``seg_loss_upcoming`` attribute gets
+    it set True from ``lead`` iterations (epochs) before the warm-up ends
+    onwards, so it can prepare what its segmentation losses need (CoSA fills
+    its threshold queue there, cosa.md 2.13).
+
     Args:
         warmup_iters (int, optional): Warm-up length in iterations.
         warmup_epochs (int, optional): Warm-up length in epochs.
+        lead (int): Length of the preparation before the warm-up ends, in
+            the warm-up's unit. Default 0.
 
     Raises:
-        ValueError: Not exactly one of the two is given, or it is negative.
+        ValueError: Not exactly one of the two is given, or it or ``lead``
+            is negative.
     """
 
     def __init__(self,
                  warmup_iters: Optional[int] = None,
-                 warmup_epochs: Optional[int] = None):
+                 warmup_epochs: Optional[int] = None,
+                 lead: int = 0):
         if (warmup_iters is None) == (warmup_epochs is None):
             raise ValueError('give exactly one of warmup_iters and '
                              f'warmup_epochs, got {warmup_iters} and '
@@ -45,6 +54,9 @@ class LossWarmupHook(Hook):
         self.warmup = warmup_epochs if self.by_epoch else warmup_iters
         if self.warmup < 0:
             raise ValueError(f'the warm-up must be >= 0, got {self.warmup}')
+        if lead < 0:
+            raise ValueError(f'lead must be >= 0, got {lead}')
+        self.lead = lead
         self.unit = 'epoch' if self.by_epoch else 'iter'
 
     @staticmethod
@@ -94,3 +106,5 @@ class LossWarmupHook(Hook):
                 f'{self.unit} {position}',
                 logger='current')
         model.seg_loss_enabled = enabled
+        if hasattr(model, 'seg_loss_upcoming'):
+            model.seg_loss_upcoming = position >= self.warmup - self.lead

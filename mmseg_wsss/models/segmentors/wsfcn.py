@@ -11,6 +11,7 @@ from mmseg.utils import OptSampleList, SampleList
 from torch import Tensor
 
 from ...structures import stack_img_labels
+from ..utils.images import denormalize
 from ..utils.multiscale import multiscale_flip, sum_views
 from .pseudo_label_source import PseudoLabelSource
 from .test_time import logits_crf, resolve_crf, result_image
@@ -116,18 +117,9 @@ class WSFCN(PseudoLabelSource, EncoderDecoder):
         self.decode_head.seg_loss_enabled = enabled
 
     def denormalize(self, inputs: Tensor) -> Tensor:
-        """Undo the data preprocessor's normalisation.
-
-        Args:
-            inputs (Tensor): Normalised images, B x 3 x H x W.
-
-        Returns:
-            Tensor: Images in [0, 1] (channel order as ``inputs``).
-        """
-        mean = getattr(self.data_preprocessor, 'mean', None)
-        std = getattr(self.data_preprocessor, 'std', None)
-        images = inputs if mean is None else inputs * std + mean
-        return (images / 255.).clamp(0, 1)
+        """Images in [0, 1] from normalised ``inputs``
+        (:func:`~mmseg_wsss.models.utils.denormalize`)."""
+        return denormalize(inputs, self.data_preprocessor)
 
     def loss(self, inputs: Tensor, data_samples: SampleList) -> dict:
         """Losses of the decode head (``decode.loss_cls``,
