@@ -1,8 +1,12 @@
 from .formatting import PackWSSSInputs
 from .loading import LoadImageLevelLabels, LoadPseudoLabel, LoadSaliencyMap
-from .processing import ColorJitter, RandomResizedCrop, adjust_hue_bgr
+from .processing import (ColorJitter, PILGaussianBlur, RandomRescale,
+                         RandomResizedCrop, adjust_hue_bgr)
+from .views import STRONG_OPS, WeakStrongViews, strong_op
 
 __all__ = [
     'LoadImageLevelLabels', 'LoadPseudoLabel', 'LoadSaliencyMap',
-    'PackWSSSInputs', 'RandomResizedCrop', 'ColorJitter', 'adjust_hue_bgr'
+    'PackWSSSInputs', 'RandomResizedCrop', 'ColorJitter', 'adjust_hue_bgr',
+    'RandomRescale', 'PILGaussianBlur', 'WeakStrongViews', 'STRONG_OPS',
+    'strong_op'
 ]

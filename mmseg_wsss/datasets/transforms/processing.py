@@ -1,7 +1,8 @@
-"""Photometric and geometric augmentation that mmcv/mmseg lack, with
-torchvision's semantics: RandomResizedCrop (the Inception crop) and
-ColorJitter, as the WS-FCN / SSSS training pipeline uses them (wsfcn.md
-1.4). Images are BGR, as ``LoadImageFromFile`` gives them."""
+"""Photometric and geometric augmentation that mmcv/mmseg lack:
+RandomResizedCrop (the Inception crop) and ColorJitter with torchvision's
+semantics, as the WS-FCN / SSSS training pipeline uses them (wsfcn.md 1.4);
+RandomRescale and PILGaussianBlur of CoSA's shared view geometry (cosa.md
+2.1). Images are BGR, as ``LoadImageFromFile`` gives them."""
 import math
 from numbers import Number
 from typing import List, Optional, Sequence, Tuple, Union
@@ -12,7 +13,9 @@ import numpy as np
 from mmcv.image.geometric import cv2_interp_codes
 from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
+from mmseg.datasets.transforms import Resize
 from mmseg.registry import TRANSFORMS
+from PIL import Image, ImageFilter
 
 Range = Tuple[float, float]
 
@@ -379,3 +382,151 @@ class ColorJitter(BaseTransform):
         return (f'{self.__class__.__name__}(brightness={self.brightness!r}, '
                 f'contrast={self.contrast!r}, '
                 f'saturation={self.saturation!r}, hue={self.hue!r})')
+
+
+@TRANSFORMS.register_module()
+class RandomRescale(BaseTransform):
+    """Rescale the image by a random ratio of its own size (cosa.md 2.1).
+
+    One ratio ``r ~ U(ratio_range)`` is drawn per call and applied to both
+    sides: an ``h x w`` image becomes ``max(1, int(h r + 0.5)) x max(1,
+    int(w r + 0.5))``. mmcv's ``RandomResize`` cannot express this (its
+    ratio multiplies a fixed target ``scale``, not the image's size), so the
+    ratio is drawn here and the resizing is mmseg's ``Resize``: the image with
+    ``interpolation``, every map in ``seg_fields`` with nearest.
+
+    Required Keys:
+
+    - img
+    - seg_fields (optional) and the maps it names
+
+    Modified Keys:
+
+    - img
+    - img_shape
+    - the maps named in seg_fields
+
+    Added Keys:
+
+    - scale
+    - scale_factor
+    - keep_ratio
+
+    Args:
+        ratio_range (tuple[float, float]): Range of ``r``, ``0 < min <=
+            max``. Defaults to (0.5, 2.0).
+        interpolation (str): Image interpolation of ``mmcv.imresize``:
+            'nearest', 'bilinear', 'bicubic', 'area' or 'lanczos'. Defaults
+            to 'bilinear'.
+
+    Example:
+        CoSA (cosa.md 5): ``dict(type='RandomRescale', ratio_range=(0.5,
+        2.0))``.
+    """
+
+    def __init__(self,
+                 ratio_range: Range = (0.5, 2.0),
+                 interpolation: str = 'bilinear') -> None:
+        if interpolation not in cv2_interp_codes:
+            raise ValueError(f'interpolation must be one of '
+                             f'{sorted(cv2_interp_codes)}, got '
+                             f'{interpolation!r}')
+        self.ratio_range = _check_range('ratio_range', ratio_range, 0.,
+                                        math.inf)
+        self.interpolation = interpolation
+        self.resize = Resize(scale=(1, 1), interpolation=interpolation)
+
+    @cache_randomness
+    def sample_ratio(self) -> float:
+        """Draw the rescale ratio ``r ~ U(ratio_range)``."""
+        return float(np.random.uniform(*self.ratio_range))
+
+    def transform(self, results: dict) -> dict:
+        """Rescale the image and the maps in ``seg_fields``.
+
+        Args:
+            results (dict): Result dict with ``img``.
+
+        Returns:
+            dict: The result dict, image and maps rescaled.
+        """
+        ratio = self.sample_ratio()
+        img_h, img_w = results['img'].shape[:2]
+        self.resize.scale = (max(1, int(img_w * ratio + 0.5)),
+                             max(1, int(img_h * ratio + 0.5)))
+        return self.resize(results)
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(ratio_range='
+                f'{self.ratio_range}, interpolation={self.interpolation!r})')
+
+
+@TRANSFORMS.register_module()
+class PILGaussianBlur(BaseTransform):
+    """Blur the image with PIL's ``ImageFilter.GaussianBlur`` with
+    probability ``prob``, the radius (the Gaussian's standard deviation in
+    pixels) drawn from ``U(radius)`` (cosa.md 2.1; CoSA's code blurs with
+    PIL). Channels are blurred independently, so BGR order is kept.
+
+    Required Keys:
+
+    - img (``H x W x 3`` uint8)
+
+    Modified Keys:
+
+    - img
+
+    Args:
+        prob (float): Probability of blurring, in [0, 1]. Defaults to 0.5.
+        radius (tuple[float, float]): Range of the radius in pixels, ``0 <
+            min <= max``. Defaults to (0.1, 2.0).
+    """
+
+    def __init__(self,
+                 prob: float = 0.5,
+                 radius: Range = (0.1, 2.0)) -> None:
+        if not (isinstance(prob, Number) and not isinstance(prob, bool)
+                and 0 <= prob <= 1):
+            raise ValueError(f'prob must be a number in [0, 1], got '
+                             f'{prob!r}')
+        self.prob = float(prob)
+        self.radius = _check_range('radius', radius, 0., math.inf)
+
+    @cache_randomness
+    def sample_radius(self) -> Optional[float]:
+        """Draw whether to blur and the radius.
+
+        Returns:
+            float | None: The radius in pixels, None for no blur.
+        """
+        if np.random.rand() >= self.prob:
+            return None
+        return float(np.random.uniform(*self.radius))
+
+    def transform(self, results: dict) -> dict:
+        """Blur ``results['img']`` (or leave it as it is).
+
+        Args:
+            results (dict): Result dict with a BGR uint8 ``img``.
+
+        Returns:
+            dict: The result dict.
+
+        Raises:
+            ValueError: ``img`` is not an ``H x W x 3`` uint8 image.
+        """
+        img = results['img']
+        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+            raise ValueError(f'{results.get("img_path")}: PILGaussianBlur '
+                             'needs an H x W x 3 uint8 image, got shape '
+                             f'{img.shape}, dtype {img.dtype}')
+        radius = self.sample_radius()
+        if radius is not None:
+            blurred = Image.fromarray(img).filter(
+                ImageFilter.GaussianBlur(radius))
+            results['img'] = np.array(blurred)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(prob={self.prob}, '
+                f'radius={self.radius})')
