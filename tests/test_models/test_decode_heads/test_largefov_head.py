@@ -1,4 +1,6 @@
+import pytest
 import torch
+import torch.nn as nn
 
 from mmseg_wsss.models.decode_heads import LargeFOVHead
 
@@ -28,3 +30,34 @@ def test_largefov_receptive_field_follows_dilation():
     # the centre sees the impulse (a dilated tap), its neighbour does not
     assert changed[6, 6] > 0
     assert changed[6, 7] == 0
+
+
+def test_largefov_cosa_decoder():
+    """cosa.md §2.4: 3x3 dil 5 -> ReLU -> 3x3 dil 5 -> ReLU -> 1x1, no
+    bias, no norm, no dropout; 5,908,992 parameters at 768 -> 512 -> 21."""
+    head = LargeFOVHead(
+        in_channels=768, channels=512, num_classes=21, dilation=5,
+        fc7_kernel_size=3, conv_bias=False, fc_dropout_ratio=0.,
+        dropout_ratio=0., conv_seg_bias=False, norm_cfg=None)
+    for conv in (head.fc6.conv, head.fc7.conv):
+        assert conv.kernel_size == (3, 3) and conv.dilation == (5, 5)
+        assert conv.padding == (5, 5) and conv.bias is None
+    assert head.dropout is None and isinstance(head.fc6_dropout, nn.Identity)
+    assert sum(p.numel() for p in head.parameters()) == 5_908_992
+
+    small = LargeFOVHead(
+        in_channels=1, channels=4, num_classes=2, dilation=2,
+        fc7_kernel_size=3, conv_bias=False, fc_dropout_ratio=0.,
+        dropout_ratio=0.).eval()
+    x = torch.zeros(1, 1, 13, 13)
+    base = small((x, ))
+    assert base.shape == (1, 2, 13, 13)
+    x[0, 0, 6, 10] = 10.  # two dilated taps (2 + 2) right of the centre
+    changed = (small((x, )) - base).abs().sum(1)[0]
+    assert changed[6, 6] > 0 and changed[6, 7] == 0
+
+
+def test_largefov_rejects_bad_fc7_kernel():
+    with pytest.raises(ValueError, match='fc7_kernel_size must be 1 or 3'):
+        LargeFOVHead(in_channels=8, channels=16, num_classes=5,
+                     fc7_kernel_size=5)
