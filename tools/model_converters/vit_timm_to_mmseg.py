@@ -10,8 +10,8 @@ class token and the positional embedding are kept, so
     backbone=dict(type='VisionTransformer', img_size=224, patch_size=16,
         patch_bias=True, with_cls_token=True, final_norm=True,
         norm_cfg=dict(type='LN', eps=1e-6), ...,
-        init_cfg=dict(type='Pretrained',
-                      checkpoint='checkpoints/vit-b16_timm_jx.pth'))
+        init_cfg=dict(type='Pretrained', checkpoint=(
+            'checkpoints/vit-b16_in21k-in1k_timm-jx_mmseg.pth')))
 
 loads it with no missing or unexpected key. ``patch_bias=True`` is needed:
 timm's patch embedding has a bias, mmseg's default has none. The final
@@ -20,7 +20,9 @@ timm's ``qkv`` weight stacks q, k, v along the output dimension in the same
 order as ``nn.MultiheadAttention.in_proj_weight``, so it is renamed, not
 split. Keys with no mmseg counterpart are listed, not converted.
 
-Usage:
+Usage (CoSA: SRC ``jx_vit_base_p16_224-80ecf9dd.pth``, DST
+``checkpoints/vit-b16_in21k-in1k_timm-jx_mmseg.pth``):
+
     python tools/model_converters/vit_timm_to_mmseg.py SRC DST
 """
 import argparse
