@@ -29,7 +29,7 @@ train_pipeline = [
         keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomGaussianBlur', prob=0.5, radius=(0.1, 2.0)),
+    dict(type='PILGaussianBlur', prob=0.5, radius=(0.1, 2.0)),
     dict(type='WeakStrongViews'),
     dict(type='PackWSSSInputs')
 ]

@@ -17,7 +17,7 @@ train_pipeline = [
     dict(type='RandomRescale', ratio_range=(0.5, 2.0)),
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomCrop', crop_size=crop_size),
-    dict(type='RandomGaussianBlur', prob=0.5, radius=(0.1, 2.0)),
+    dict(type='PILGaussianBlur', prob=0.5, radius=(0.1, 2.0)),
     dict(type='WeakStrongViews'),
     dict(type='PackWSSSInputs')
 ]
