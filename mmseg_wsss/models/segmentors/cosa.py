@@ -22,8 +22,9 @@ from ..utils.multiscale import multiscale_flip
 from .test_time import TestTimeAugMixin, check_merge, resolve_crf
 
 #: The ``test_cfg`` keys :class:`CoSA` reads.
-TEST_CFG_KEYS = ('mode', 'net', 'scales', 'flip', 'merge', 'mask_absent_classes',
-                 'output', 'cam_scales', 'bg_threshold', 'crf')
+TEST_CFG_KEYS = ('mode', 'net', 'scales', 'flip', 'merge',
+                 'mask_absent_classes', 'output', 'cam_scales',
+                 'bg_threshold', 'crf')
 #: ``test_cfg.net``: the network that segments.
 NETS = ('assignment', 'online')
 #: ``test_cfg.output``: segmentation, or the CAM labels of M' / M-dagger'.
@@ -373,6 +374,16 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
             maps = [out['cam'], out['cam_aux']]
             if with_seg:
                 maps.append(out['seg'])
+            if len({m.shape[2:] for m in maps}) > 1:
+                # outputs of different strides: each straight to the image
+                # size (multiscale_flip's resize is then the identity)
+                maps = [
+                    F.interpolate(
+                        m,
+                        size=images.shape[2:],
+                        mode='bilinear',
+                        align_corners=False) for m in maps
+                ]
             return torch.cat(maps, dim=1)
 
         def fold(total: Optional[Tensor], views: Tensor) -> Tensor:
@@ -473,8 +484,8 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
         if self.s2c_detach is None:
             return out['cam']
         head = self.online.cam_head
-        feats = head.cam_features(out['feats'])
-        weight = head.conv_cam.weight
+        feats = out['feats'][head.in_index[0]]
+        weight = head.classifier.weight
         if self.s2c_detach == 'features':
             feats = feats.detach()
         else:

@@ -130,3 +130,53 @@ def test_epochs_refused_under_an_iteration_loop():
     runner.train_loop = object.__new__(IterBasedTrainLoop)
     with pytest.raises(ValueError, match='warmup_iters'):
         hook.before_train(runner)
+
+
+class _UpcomingModel(_FlagModel):
+    """A model that prepares its segmentation losses ahead (CoSA)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seg_loss_upcoming = False
+
+
+@pytest.mark.parametrize('cfg, key', [(dict(warmup_iters=5), 'iter'),
+                                      (dict(warmup_epochs=5), 'epoch')])
+@pytest.mark.parametrize('lead, first', [(0, 5), (2, 3), (5, 0), (9, 0)])
+def test_lead_sets_upcoming(cfg, key, lead, first):
+    """seg_loss_upcoming is True exactly from warm-up - lead on (also when
+    going back, as a resumed run does); seg_loss_enabled is unchanged."""
+    hook = LossWarmupHook(lead=lead, **cfg)
+    runner = _stub(model=_UpcomingModel())
+    hook.before_train(runner)
+    for position in [0, 1, 2, 3, 4, 5, 6, 20, 2, 0]:
+        setattr(runner, key, position)
+        hook.before_train_iter(runner, batch_idx=0)
+        assert runner.model.seg_loss_upcoming is (position >= first)
+        assert runner.model.seg_loss_enabled is (position >= 5)
+
+
+def test_lead_leaves_models_without_the_attribute():
+    model = _FlagModel()
+    runner = _stub(model=nn.DataParallel(model))
+    hook = LossWarmupHook(warmup_iters=3, lead=2)
+    hook.before_train(runner)
+    for position in range(5):
+        runner.iter = position
+        hook.before_train_iter(runner, batch_idx=0)
+    assert not hasattr(model, 'seg_loss_upcoming')
+    assert model.seg_loss_enabled is True
+
+
+def test_lead_unwraps_model_wrappers():
+    model = _UpcomingModel()
+    runner = _stub(model=nn.DataParallel(model), iter=1)
+    hook = LossWarmupHook(warmup_iters=3, lead=2)
+    hook.before_train_iter(runner, batch_idx=0)
+    assert model.seg_loss_upcoming is True and model.seg_loss_enabled is False
+    assert 'seg_loss_upcoming' not in vars(runner.model)
+
+
+def test_negative_lead_refused():
+    with pytest.raises(ValueError, match='lead'):
+        LossWarmupHook(warmup_iters=3, lead=-1)
