@@ -17,7 +17,8 @@ class EMAAssignmentHook(Hook):
     training the hook copies the online weights into the assignment network
     unless the average has already been updated (a resumed run restores it
     from the checkpoint, ``steps > 0``); after every training iteration
-    (every optimiser step) it calls ``assignment.update_parameters(online)``:
+    (with gradient accumulation: every iteration, not every optimiser step) it
+    calls ``assignment.update_parameters(online)``:
     ``theta' <- (1 - momentum) theta' + momentum theta`` in mmengine's
     convention (CoSA's ``m = 0.9994`` is ``momentum = 0.0006``).
 

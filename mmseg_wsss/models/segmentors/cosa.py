@@ -436,7 +436,8 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
                 weak,
                 img_labels,
                 self.pseudo_scales,
-                with_seg=self.loss_s2c is not None)
+                with_seg=self.seg_loss_enabled
+                and self.loss_s2c is not None)
             xi, xi_aux = self.threshold.current(), self.threshold_aux.current()
             self.threshold.enqueue(pseudo['cam'], valid)
             self.threshold_aux.enqueue(pseudo['cam_aux'], valid)
