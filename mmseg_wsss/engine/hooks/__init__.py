@@ -1,4 +1,5 @@
+from .gmm_threshold_hook import GMMThresholdHook
 from .loss_warmup_hook import LossWarmupHook
 from .pseudo_label_update_hook import PseudoLabelUpdateHook
 
-__all__ = ['LossWarmupHook', 'PseudoLabelUpdateHook']
+__all__ = ['GMMThresholdHook', 'LossWarmupHook', 'PseudoLabelUpdateHook']

@@ -14,6 +14,7 @@ from .multiscale import multiscale_flip, sum_views
 from .pamr import PAMR
 from .sf2 import SemanticAlignUpsample, SF2Fusion, SkipGCIFusion
 from .stochastic_gate import StochasticGate
+from .threshold_tracker import GMMThresholdTracker
 
 __all__ = [
     'PairwiseAffinity', 'UnaryAffinity', 'flatten_positions',
@@ -25,5 +26,6 @@ __all__ = [
     'multiscale_flip', 'sum_views', 'PAMR', 'StochasticGate', 'FCA',
     'ASPPContext', 'SemanticAlignUpsample', 'SF2Fusion', 'SkipGCIFusion',
     'NonLocalContext', 'LargeKernelContext', 'PPMContext',
-    'CrossImageAffinity', 'group_ref_index', 'merge_messages'
+    'CrossImageAffinity', 'group_ref_index', 'merge_messages',
+    'GMMThresholdTracker'
 ]
