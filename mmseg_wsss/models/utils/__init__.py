@@ -10,6 +10,7 @@ from .cross_image_affinity import (CrossImageAffinity, group_ref_index,
 from .cross_task_affinity import (AffinityFusion, CrossTaskDualAffinity,
                                   refine_unary)
 from .fca import FCA, ASPPContext
+from .images import denormalize
 from .multiscale import multiscale_flip, sum_views
 from .pamr import PAMR
 from .sf2 import SemanticAlignUpsample, SF2Fusion, SkipGCIFusion
@@ -26,6 +27,6 @@ __all__ = [
     'multiscale_flip', 'sum_views', 'PAMR', 'StochasticGate', 'FCA',
     'ASPPContext', 'SemanticAlignUpsample', 'SF2Fusion', 'SkipGCIFusion',
     'NonLocalContext', 'LargeKernelContext', 'PPMContext',
-    'CrossImageAffinity', 'group_ref_index', 'merge_messages',
+    'CrossImageAffinity', 'group_ref_index', 'merge_messages', 'denormalize',
     'GMMThresholdTracker'
 ]
