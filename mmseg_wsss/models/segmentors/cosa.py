@@ -180,6 +180,9 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
         train_cfg (dict, optional): Unused.
         test_cfg (dict, optional): See above.
         data_preprocessor (dict, optional): ``WSSSDataPreProcessor``.
+        pretrained (str, optional): Backbone weights, set as the backbone's
+            ``pretrained`` as :class:`EncoderDecoder` does (mmseg's
+            ``init_model`` passes None).
         init_cfg (dict, optional): Initialisation config.
 
     Raises:
@@ -217,6 +220,7 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  data_preprocessor: OptConfigType = None,
+                 pretrained: Optional[str] = None,
                  init_cfg: OptMultiConfig = None):
         if aux_c2s_reduce not in ('sum', 'mean'):
             raise ValueError("aux_c2s_reduce must be 'sum' or 'mean', got "
@@ -233,6 +237,8 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
         self._check_test_cfg()
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if pretrained is not None:
+            backbone = dict(backbone, pretrained=pretrained)
         self.online = CoSANet(backbone, decode_head, cam_head)
         if freeze_pos_embed and hasattr(self.online.backbone, 'pos_embed'):
             self.online.backbone.pos_embed.requires_grad_(False)
