@@ -8,6 +8,8 @@ from mmseg.registry import MODELS
 from mmseg.utils import stack_batch
 
 PADDED_FIELDS = ('gt_saliency', 'gt_sal_label')
+#: Per-pixel loss weights, padded with 0 (no weight) whatever sal_pad_val is.
+ZERO_PADDED_FIELDS = ('gt_pixel_weight', )
 #: Channels of one view of a multi-view input.
 VIEW_CHANNELS = 3
 
@@ -28,7 +30,8 @@ class WSSSDataPreProcessor(SegDataPreProcessor):
 
     In training, ``gt_saliency`` and ``gt_sal_label`` are padded (bottom and
     right, like ``gt_sem_seg``) to the batch size with ``sal_pad_val``, so
-    that the padded pixels are ignored by the saliency loss.
+    that the padded pixels are ignored by the saliency loss, and
+    ``gt_pixel_weight`` with 0.
 
     Args:
         sal_pad_val (int | float): Saliency padding value. Defaults to 255.
@@ -57,13 +60,15 @@ class WSSSDataPreProcessor(SegDataPreProcessor):
             return data
         height, width = data['inputs'].shape[2:]
         for sample in data['data_samples']:
-            for field in PADDED_FIELDS:
+            for field in PADDED_FIELDS + ZERO_PADDED_FIELDS:
                 if field not in sample:
                     continue
                 sal = sample.get(field).data
                 pad = (0, width - sal.shape[-1], 0, height - sal.shape[-2])
                 if any(pad):
-                    sal = F.pad(sal, pad, value=self.sal_pad_val)
+                    value = (0 if field in ZERO_PADDED_FIELDS else
+                             self.sal_pad_val)
+                    sal = F.pad(sal, pad, value=value)
                 sample.set_data({field: PixelData(data=sal)})
         return data
 

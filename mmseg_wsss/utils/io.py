@@ -181,6 +181,33 @@ def read_saliency(path: str,
     return sal.astype(np.float32) / SALIENCY_SCALES[img.mode]
 
 
+def read_cam(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
+    """Read saved CAMs (``np.save`` of a ``K x H x W`` array, as
+    ``write_pseudo_labels(save_cams=True)`` writes them: float16, one
+    normalised map per foreground class).
+
+    Returns:
+        np.ndarray: ``K x H x W`` float32.
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: Not a ``.npy`` array, or not a non-empty 3-d float
+            array (the message names the file and what it holds).
+    """
+    data = read_bytes(path, 'CAM file', backend_args)
+    try:
+        cam = np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError as e:
+        raise ValueError(f'CAM file {path} is not a .npy array: {e}') from e
+    if (not isinstance(cam, np.ndarray) or cam.ndim != 3 or cam.shape[0] == 0
+            or not np.issubdtype(cam.dtype, np.floating)):
+        raise ValueError(
+            f'CAM file {path} holds {getattr(cam, "dtype", type(cam))} '
+            f'{getattr(cam, "shape", "")}; expected a K x H x W float array '
+            'with K >= 1')
+    return cam.astype(np.float32)
+
+
 @contextmanager
 def atomic_write(path: str, mode: str = 'wb') -> Iterator[IO]:
     """Open a temporary file that replaces ``path`` once the block ends, so

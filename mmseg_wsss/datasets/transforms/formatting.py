@@ -29,8 +29,10 @@ class PackWSSSInputs(PackSegInputs):
 
     Packs, besides PackSegInputs' ``inputs``, ``gt_sem_seg`` and meta:
     ``gt_img_labels`` (float tensor ``[C-1]``), ``gt_saliency`` (PixelData
-    ``1 x H x W`` float) and ``gt_sal_label`` (PixelData ``1 x H x W``; int64
-    for an integer map, float otherwise), each when present in the results.
+    ``1 x H x W`` float), ``gt_sal_label`` (PixelData ``1 x H x W``; int64
+    for an integer map, float otherwise) and ``gt_pixel_weight`` (PixelData
+    ``1 x H x W`` float, a per-pixel loss weight such as CoSA's reliability),
+    each when present in the results.
 
     A ``gt_seg_map`` is packed only if it is a pseudo label
     (``seg_map_is_pseudo``, set by LoadPseudoLabel) or the dataset allows GT
@@ -102,4 +104,9 @@ class PackWSSSInputs(PackSegInputs):
                 sal_label.dtype, np.floating) else torch.int64
             data_sample.set_data(
                 dict(gt_sal_label=to_pixel_data(sal_label, dtype)))
+        if 'gt_pixel_weight' in results:
+            data_sample.set_data(
+                dict(
+                    gt_pixel_weight=to_pixel_data(results['gt_pixel_weight'],
+                                                  torch.float32)))
         return packed

@@ -1,12 +1,16 @@
-"""Loading transforms for image-level labels, saliency and pseudo labels."""
-from typing import Optional
+"""Loading transforms for image-level labels, saliency, pseudo labels and
+the CAM confidence of pseudo labels."""
+import os.path as osp
+from typing import Optional, Tuple, Union
 
 import numpy as np
+import torch
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
+from mmseg_wsss.pseudo_labels.online import perplexity
 from mmseg_wsss.structures import IGNORE_INDEX
-from mmseg_wsss.utils.io import read_label_map, read_saliency
+from mmseg_wsss.utils.io import read_cam, read_label_map, read_saliency
 
 
 def add_seg_field(results: dict, key: str) -> None:
@@ -208,3 +212,155 @@ class LoadPseudoLabel(BaseTransform):
         results['seg_map_is_pseudo'] = True
         add_seg_field(results, 'gt_seg_map')
         return results
+
+
+@TRANSFORMS.register_module()
+class LoadCAMConfidence(BaseTransform):
+    """Load the CAM confidence ``nu`` of a pseudo label as a seg field.
+
+    cosa.md 5 (a): ``nu = max_c M_c``, the largest normalised foreground CAM
+    of a pixel, read from the CAMs saved with the pseudo labels
+    (``tools/make_pseudo_labels.py ... --save-cams`` writes
+    ``<label dir>/cams/<id>.npy``, float16 ``(C - 1) x H x W``).
+
+    Required keys: ``img_id``; ``pseudo_label_path`` unless ``cam_dir`` is
+    given; ``num_classes`` (optional, enables the class-count check).
+    Added keys: ``gt_cam_conf`` (float32 ``H x W`` in [0, 1]) and
+    ``'gt_cam_conf'`` in ``seg_fields``, so that stock RandomResize,
+    RandomCrop and RandomFlip move it with the pseudo label (nearest
+    interpolation). Load it after LoadPseudoLabel and before any geometric
+    transform.
+
+    Args:
+        cam_dir (str, optional): Folder of ``<img_id>.npy`` CAMs. None reads
+            the ``cams`` folder beside the pseudo label, so that
+            ``set_label_dirs`` moves both.
+        backend_args (dict, optional): mmengine file backend arguments.
+    """
+
+    def __init__(self,
+                 cam_dir: Optional[str] = None,
+                 backend_args: Optional[dict] = None) -> None:
+        self.cam_dir = cam_dir
+        self.backend_args = backend_args
+
+    def _cam_path(self, results: dict) -> str:
+        """The CAM file of this sample."""
+        img_id = results.get('img_id')
+        if img_id is None:
+            raise KeyError(f'{results.get("img_path")}: no `img_id`; use a '
+                           'WSSS dataset (e.g. WSSSVOCDataset)')
+        if self.cam_dir is not None:
+            return osp.join(self.cam_dir, f'{img_id}.npy')
+        if 'pseudo_label_path' not in results:
+            raise KeyError(
+                f'{results.get("img_path")}: no `pseudo_label_path` to find '
+                'the CAMs beside; set the dataset\'s `pseudo_label_dir` or '
+                'the transform\'s `cam_dir`')
+        return osp.join(
+            osp.dirname(results['pseudo_label_path']), 'cams',
+            f'{img_id}.npy')
+
+    def transform(self, results: dict) -> dict:
+        """Add ``gt_cam_conf``.
+
+        Args:
+            results (dict): Result dict with ``img_id``.
+
+        Returns:
+            dict: The result dict with ``gt_cam_conf``.
+
+        Raises:
+            FileNotFoundError: No CAM file (the message names it).
+            ValueError: The CAMs are not one map per foreground class, not
+                in [0, 1], or not the size of the label map (or of the
+                image, before a label is loaded).
+        """
+        path = self._cam_path(results)
+        cam = read_cam(path, self.backend_args)
+        num_classes = results.get('num_classes')
+        if num_classes is not None and cam.shape[0] != num_classes - 1:
+            raise ValueError(
+                f'CAM file {path} holds {cam.shape[0]} maps; expected one '
+                f'per foreground class ({num_classes - 1})')
+        conf = cam.max(axis=0)
+        if not (np.isfinite(conf).all() and conf.min() >= 0
+                and conf.max() <= 1):
+            raise ValueError(
+                f'CAM file {path} holds values in [{conf.min()}, '
+                f'{conf.max()}]; expected normalised CAMs in [0, 1]')
+        label = results.get('gt_seg_map')
+        if label is None:
+            check_same_size(conf, results, path, 'CAM file')
+        elif label.shape[:2] != conf.shape:
+            raise ValueError(
+                f'CAM file {path} is {conf.shape[0]}x{conf.shape[1]} (HxW) '
+                f'but the label map is {label.shape[0]}x{label.shape[1]}')
+        results['gt_cam_conf'] = np.ascontiguousarray(conf)
+        add_seg_field(results, 'gt_cam_conf')
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(cam_dir={self.cam_dir!r})'
+
+
+@TRANSFORMS.register_module()
+class ComputeRAWReliability(BaseTransform):
+    """Turn the CAM confidence into CoSA's reliability ``r = 1 / P``.
+
+    cosa.md 2.8 / 5 (a), paper eq. 4: ``P`` is
+    :func:`~mmseg_wsss.pseudo_labels.online.perplexity` of ``nu`` at the
+    threshold ``xi`` that made the pseudo labels. ``RAWCrossEntropyLoss``
+    renormalises ``r`` over the labelled pixels of a batch (eq. 5).
+
+    Required keys: ``gt_cam_conf`` (LoadCAMConfidence). Added keys:
+    ``gt_pixel_weight`` (float32 ``H x W``, in ``(0, 1 / -log
+    lambda_alpha]``: 4.48 for the defaults) and ``'gt_pixel_weight'`` in
+    ``seg_fields``. Packed by PackWSSSInputs; a ``PW<Head>`` decode head
+    passes it to its loss.
+
+    Args:
+        threshold (float | tuple[float, float]): The pseudo labels'
+            background threshold ``xi`` (e.g. the CAM baseline's
+            ``bg_thr``), or ``(lo, hi)``.
+        lambda_alpha (float): In (0, 1).
+        lambda_beta (float): > 0.
+
+    Raises:
+        ValueError: A threshold or lambda out of range (as ``perplexity``).
+    """
+
+    def __init__(self,
+                 threshold: Union[float, Tuple[float, float]] = 0.5,
+                 lambda_alpha: float = 0.8,
+                 lambda_beta: float = 1.0) -> None:
+        perplexity(torch.zeros(1), threshold, lambda_alpha, lambda_beta)
+        self.threshold = threshold
+        self.lambda_alpha = lambda_alpha
+        self.lambda_beta = lambda_beta
+
+    def transform(self, results: dict) -> dict:
+        """Add ``gt_pixel_weight``.
+
+        Args:
+            results (dict): Result dict with ``gt_cam_conf``.
+
+        Returns:
+            dict: The result dict with ``gt_pixel_weight``.
+        """
+        if 'gt_cam_conf' not in results:
+            raise KeyError(f'{results.get("img_path")}: no `gt_cam_conf`; '
+                           'add LoadCAMConfidence before '
+                           'ComputeRAWReliability')
+        conf = torch.from_numpy(np.asarray(results['gt_cam_conf'],
+                                           dtype=np.float32))
+        ppl = perplexity(conf, self.threshold, self.lambda_alpha,
+                         self.lambda_beta)
+        results['gt_pixel_weight'] = (1 / ppl).numpy()
+        add_seg_field(results, 'gt_pixel_weight')
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(threshold={self.threshold}, '
+                f'lambda_alpha={self.lambda_alpha}, '
+                f'lambda_beta={self.lambda_beta})')

@@ -5,8 +5,10 @@ from .dual_cam_head import DualCAMHead
 from .fca_head import FCAHead
 from .fca_sf2_head import FCASF2Head
 from .largefov_head import LargeFOVHead
+from .pixel_weighted_head import PixelWeightedHeadMixin, PWASPPHead, PWFCNHead
 
 __all__ = [
     'CAMHead', 'DualAffinityHead', 'FCAHead', 'FCASF2Head', 'LargeFOVHead',
-    'CIANHead', 'CIANWrapperHead', 'DualCAMHead'
+    'CIANHead', 'CIANWrapperHead', 'DualCAMHead', 'PixelWeightedHeadMixin',
+    'PWASPPHead', 'PWFCNHead'
 ]
