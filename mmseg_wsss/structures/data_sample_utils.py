@@ -3,8 +3,9 @@
 ``gt_img_labels`` is a multi-hot float tensor over the ``C - 1`` foreground
 classes (index ``c - 1`` is class ``c``); ``gt_saliency`` a ``PixelData``
 holding a 1 x H x W saliency map or label; ``gt_pixel_weight`` a
-``PixelData`` holding a 1 x H x W per-pixel loss weight. Pixel labels use 0 for background,
-``1..C-1`` for the classes and :data:`IGNORE_INDEX` for ignored pixels.
+``PixelData`` holding a 1 x H x W per-pixel loss weight. Pixel labels use 0
+for background, ``1..C-1`` for the classes and :data:`IGNORE_INDEX` for
+ignored pixels.
 """
 import torch
 from mmseg.utils import SampleList
