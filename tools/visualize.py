@@ -29,8 +29,8 @@ from mmseg.structures import SegDataSample
 from mmseg.visualization import SegLocalVisualizer
 from PIL import Image
 
-from mmseg_wsss.utils.io import (atomic_save, color_palette, read_id_list,
-                                 read_image, read_label_map)
+from mmseg_wsss.utils.io import (atomic_save, color_palette, read_cam,
+                                 read_id_list, read_image, read_label_map)
 
 
 def _check_size(img: np.ndarray, panel: np.ndarray, what: str) -> None:
@@ -189,10 +189,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
             osp.join(args.data_root, args.img_dir, img_id + args.img_suffix))
         cam = label = gt = None
         if args.cam_dir:
-            cam_path = osp.join(args.cam_dir, img_id + '.npy')
-            if not osp.isfile(cam_path):
-                raise FileNotFoundError(f'CAM not found: {cam_path}')
-            cam = np.load(cam_path)
+            cam = read_cam(osp.join(args.cam_dir, img_id + '.npy'))
         if args.label_dir:
             label = read_label_map(
                 osp.join(args.label_dir, img_id + '.png'), 'pseudo label')

@@ -9,7 +9,7 @@ from mmengine.utils import track_iter_progress
 from mmseg.registry import METRICS
 from prettytable import PrettyTable
 
-from mmseg_wsss.utils.io import read_label_map
+from mmseg_wsss.utils.io import read_cam, read_label_map
 from .pseudo_label_metric import AREA_KEYS, get_class_names, summarize
 
 
@@ -107,7 +107,7 @@ def cam_dir_stats(cam_dir: str,
                               if progress else pairs):
         try:
             total = total + cam_areas(
-                np.load(cam_path), read_label_map(gt_path, 'ground truth'),
+                read_cam(cam_path), read_label_map(gt_path, 'ground truth'),
                 thresholds, ignore_index)
         except ValueError as e:
             raise ValueError(f'{cam_path} vs {gt_path}: {e}') from e
