@@ -6,14 +6,19 @@ trained with ``model.train_step`` on the same synthetic batch: what a
 dataloader hands over, i.e. un-normalised uint8 ``3 x crop x crop`` images
 and SegDataSamples with ``gt_sem_seg`` (21 classes and 255),
 ``gt_img_labels`` (multi-hot over 20 foreground classes, at least one set)
-and ``gt_saliency`` ({0, 1, 255}); each model reads what it needs.
+and ``gt_saliency`` ({0, 1, 255}); each model reads what it needs. A method
+trained on several views of a crop (``WeakStrongViews`` in its training
+pipeline: CoSA) gets them stacked, ``3k x crop x crop``.
 
 Times: after ``--warmup`` untimed rounds, ``--rounds`` rounds each run one
 step of every method (the order rotating by one per round); per method the
 median step time and the median over rounds of its time divided by the
-reference's (LargeFOV) time in that round. Memory, each method in a fresh
-subprocess: CPU, the increase of the peak RSS (``ru_maxrss``) over the
-first training step after building (model, optimiser state, activations;
+reference's (LargeFOV) time in that round. A method with an entry in
+:data:`NECESSARY_PASSES` also times, in the same rounds, the passes its step
+cannot do without (CoSA: ON forward + backward, AN's forwards): ``overhead``
+is the median per-round step time divided by that. Memory, each method in
+a fresh subprocess: CPU, the increase of the peak RSS (``ru_maxrss``) over
+the first training step after building (model, optimiser state, activations;
 ``peak`` is the absolute peak RSS of that process); CUDA,
 ``torch.cuda.max_memory_allocated`` over that step.
 
@@ -39,7 +44,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config, ConfigDict
@@ -51,6 +56,7 @@ from mmengine.structures import PixelData
 import mmseg_wsss  # noqa: F401,I001  (before mmseg.models: mmcv-lite shims)
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from mmseg_wsss.structures import stack_img_labels
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # (name, config): SynthVOC, EfficientNet-Lite0, crop 224, batch 16.
@@ -66,6 +72,7 @@ METHODS: List[Tuple[str, str]] = [
     ('ssss', 'configs/wsfcn/ssss_efficientnet-lite0_1600it_synthvoc-224.py'),
     ('wsfcn', 'configs/wsfcn/wsfcn_efficientnet-lite0_1600it_synthvoc-224.py'),
     ('cian', 'configs/cian/cian_efficientnet-lite0_2x400it_synthvoc-224.py'),
+    ('cosa', 'configs/cosa/cosa_efficientnet-lite0_1600it_synthvoc-224.py'),
 ]
 REFERENCE = 'largefov'
 NUM_CLASSES = 21
@@ -105,6 +112,57 @@ def quiet_logs() -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
+
+
+def cosa_passes(model: torch.nn.Module, data: dict) -> None:
+    """CoSA's necessary compute (issue 11, Cost): the online network's
+    forward and backward on the strong view (channels 3-5) and the
+    assignment network's forwards (``pseudo_scales`` and flips) on the weak
+    view (channels 0-2).
+
+    Args:
+        model (CoSA): The segmentor, in training mode.
+        data (dict): Its data preprocessor's output (``inputs``
+            B x 6 x H x W, ``data_samples``).
+    """
+    inputs = data['inputs']
+    out = model.online(inputs[:, 3:])
+    sum(value.sum() for key, value in out.items() if key != 'feats').backward()
+    model.multiscale_outputs(
+        model.assignment_net,
+        inputs[:, :3],
+        stack_img_labels(data['data_samples']).to(inputs),
+        model.pseudo_scales,
+        with_seg=model.loss_s2c is not None)
+
+
+#: Per segmentor type: ``passes(model, data)`` runs the passes a training
+#: step cannot do without, for the step's overhead beyond them.
+NECESSARY_PASSES: Dict[str, Callable[[torch.nn.Module, dict], None]] = {
+    'CoSA': cosa_passes
+}
+
+
+def num_views(cfg: Config) -> int:
+    """Views per image of a config's training input: 2 with
+    ``WeakStrongViews`` in its training pipeline, else 1."""
+    dataset = cfg.get('train_dataloader', {}).get('dataset', {})
+    types = [t.get('type') for t in dataset.get('pipeline', [])]
+    return 2 if 'WeakStrongViews' in types else 1
+
+
+def with_views(batch: dict, views: int) -> dict:
+    """A copy of ``batch`` whose images hold ``views`` views each,
+    ``3 * views x crop x crop``: the image, then its inverse ``255 - x``
+    (a photometric change of the same geometry, as ``WeakStrongViews``
+    packs weak || strong)."""
+    data = copy.deepcopy(batch)
+    if views > 1:
+        data['inputs'] = [
+            torch.cat([image] + [255 - image] * (views - 1))
+            for image in data['inputs']
+        ]
+    return data
 
 
 def make_batch(batch_size: int, crop: int, seed: int = 0) -> dict:
@@ -154,8 +212,10 @@ class Method:
         model_cfg = drop_pretrained(copy.deepcopy(cfg.model))
         if model_cfg.get('data_preprocessor') is not None:
             model_cfg.data_preprocessor.size = (crop, crop)
+        self.views = num_views(cfg)
         torch.manual_seed(0)
         self.model = MODELS.build(model_cfg)
+        self.passes = NECESSARY_PASSES.get(type(self.model).__name__)
         with quiet_logs():
             self.model.init_weights()
             self.model.to(device).train()
@@ -169,12 +229,28 @@ class Method:
         Returns:
             tuple: Wall time (s) and the total loss.
         """
-        data = copy.deepcopy(batch)
+        data = with_views(batch, self.views)
         self._sync()
         start = time.perf_counter()
         log_vars = self.model.train_step(data, self.optim_wrapper)
         self._sync()
         return time.perf_counter() - start, log_vars['loss'].item()
+
+    def time_passes(self, batch: dict) -> Optional[float]:
+        """Wall time (s) of the method's :data:`NECESSARY_PASSES` on a copy
+        of ``batch`` (preprocessed first, untimed); None without an entry.
+        """
+        if self.passes is None:
+            return None
+        data = self.model.data_preprocessor(
+            with_views(batch, self.views), True)
+        self._sync()
+        start = time.perf_counter()
+        self.passes(self.model, data)
+        self._sync()
+        seconds = time.perf_counter() - start
+        self.optim_wrapper.zero_grad()
+        return seconds
 
     def _sync(self) -> None:
         if self.device.startswith('cuda'):
@@ -205,10 +281,12 @@ def build_methods(methods: Sequence[Tuple[str, str]], args: argparse.Namespace,
 
 def time_methods(methods: Dict[str, Method], batch: dict,
                  rounds: int) -> Dict[str, dict]:
-    """Step times (s) and losses, one step per method per round.
+    """Step times (s) and losses, one step per method per round, each
+    followed by the method's necessary passes where it has them.
 
     Returns:
-        dict: ``{name: {'times': [...], 'losses': [...]}}``.
+        dict: ``{name: {'times': [...], 'losses': [...]}}``, plus
+        ``'passes': [...]`` (s) for a method with necessary passes.
     """
     names = list(methods)
     out = {name: dict(times=[], losses=[]) for name in names}
@@ -218,6 +296,9 @@ def time_methods(methods: Dict[str, Method], batch: dict,
             seconds, loss = methods[name].step(batch)
             out[name]['times'].append(seconds)
             out[name]['losses'].append(loss)
+            passes = methods[name].time_passes(batch)
+            if passes is not None:
+                out[name].setdefault('passes', []).append(passes)
     return out
 
 
@@ -269,7 +350,9 @@ def run(args: argparse.Namespace) -> dict:
     Returns:
         dict: ``settings`` and ``methods`` (per name: ``config``,
         ``times_s``, ``median_s``, ``ratios``, ``ratio``, ``last_loss``,
-        memory, or ``error``).
+        memory, or ``error``; with necessary passes also ``passes_s``,
+        ``passes_median_s`` and ``overhead``, the median per-round step /
+        passes time).
     """
     methods = parse_methods(args.configs)
     if args.reference not in dict(methods):
@@ -298,6 +381,13 @@ def run(args: argparse.Namespace) -> dict:
             ratios=ratios,
             ratio=statistics.median(ratios),
             last_loss=measured['losses'][-1])
+        if 'passes' in measured:
+            results[name].update(
+                passes_s=measured['passes'],
+                passes_median_s=statistics.median(measured['passes']),
+                overhead=statistics.median(
+                    t / p for t, p in zip(measured['times'],
+                                          measured['passes'])))
     settings = {
         key: getattr(args, key)
         for key in ('batch_size', 'crop', 'rounds', 'warmup', 'device',
@@ -317,9 +407,9 @@ def markdown(result: dict) -> str:
     memory = ('peak RSS' if settings['device'] == 'cpu' else
               'max allocated')
     lines = [
-        f"| method | step (s) | x {settings['reference']} "
+        f"| method | step (s) | x {settings['reference']} | x passes "
         f'| step memory (MiB) | {memory} (MiB) | config |',
-        '| --- | --- | --- | --- | --- | --- |'
+        '| --- | --- | --- | --- | --- | --- | --- |'
     ]
     failed = []
     for name, res in result['methods'].items():
@@ -330,12 +420,15 @@ def markdown(result: dict) -> str:
             f'{res[key]:.0f}' if key in res else '-'
             for key in ('step_mib', 'peak_mib')
         ]
+        overhead = f"{res['overhead']:.2f}" if 'overhead' in res else '-'
         lines.append(f"| {name} | {res['median_s']:.3f} | {res['ratio']:.2f} "
-                     f"| {mem[0]} | {mem[1]} | `{res['config']}` |")
+                     f"| {overhead} | {mem[0]} | {mem[1]} "
+                     f"| `{res['config']}` |")
     lines += ['', f"batch {settings['batch_size']}, crop {settings['crop']}"
               f", {settings['device']}, {settings['threads']} threads, "
               f"median of {settings['rounds']} rounds; x: median per-round "
-              'time ratio.']
+              'time ratio; x passes: step time over the necessary passes '
+              "(CoSA: ON forward + backward, AN's forwards)."]
     if failed:
         lines += ['', 'Left out:'] + failed
     return '\n'.join(lines)

@@ -44,6 +44,12 @@ METHOD_CONFIGS = [
         'model.test_cfg.merge': 'logit',
         'model.test_cfg.add_max': True
     }),
+    # the paper's inference: AN's logits of 5 scales and flips summed
+    ('configs/cosa/cosa_efficientnet-lite0_1600it_synthvoc-224.py', {
+        'model.test_cfg.scales': (1.0, 0.5, 1.5, 0.75, 1.25),
+        'model.test_cfg.flip': True,
+        'model.test_cfg.merge': 'logit'
+    }),
 ]
 CONFIG_IDS = [
     osp.basename(path)[:-3] + ('_msf' if options else '')
