@@ -257,6 +257,9 @@ class CoSARankProbe(Hook):
         state = dict(
             online=dict(model.online.named_parameters()),
             assignment=dict(model.assignment.module.named_parameters()),
+            assignment_buffers={
+                n: b for n, b in model.assignment.module.named_buffers()
+                if b.is_floating_point()},
             steps=model.assignment.steps,
             threshold=model.threshold.state_dict(),
             threshold_aux=model.threshold_aux.state_dict())
@@ -278,9 +281,10 @@ def test_two_process_training(toy_root, tmp_path):
     iteration 1's forward fails if warm-up iteration 0 left a parameter out
     of the graph, iteration 2's if post-warm-up iteration 1 did. After
     training both ranks hold the same queue (each entry the sum of the
-    ranks' samples), the same fitted thresholds and the same AN parameters
-    (AN's BN running statistics follow each rank's own ON, as any BN under
-    mmengine's DDP, ``broadcast_buffers=False``)."""
+    ranks' samples), the same fitted thresholds and the same AN, parameters
+    and BN running statistics (EMAAssignmentHook averages AN's buffers over
+    the ranks; ON's differ, as any BN under mmengine's DDP,
+    ``broadcast_buffers=False``)."""
     (tmp_path / 'cosa_rank_probe.py').write_text(PROBE)
     work_dir = tmp_path / 'run'
     cfg = _toy_cfg(toy_root, work_dir, warmup=1, lead=1)
@@ -328,7 +332,8 @@ def test_two_process_training(toy_root, tmp_path):
         for key in first:
             assert torch.equal(first[key], second[key]), (name, key)
     assert int(states[0]['steps']) == int(states[1]['steps']) == ITERS + 1
-    for net in ('online', 'assignment'):
+    assert states[0]['assignment_buffers']  # the decoder's BN statistics
+    for net in ('online', 'assignment', 'assignment_buffers'):
         first, second = (state[net] for state in states)
         assert first.keys() == second.keys()
         for key in first:

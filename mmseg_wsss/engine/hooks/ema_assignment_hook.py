@@ -1,6 +1,7 @@
 """CoSA's assignment network: an EMA of the online network."""
 from typing import Optional
 
+from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 from mmengine.model import ExponentialMovingAverage, is_model_wrapper
 from mmseg.registry import HOOKS
@@ -21,6 +22,11 @@ class EMAAssignmentHook(Hook):
     calls ``assignment.update_parameters(online)``:
     ``theta' <- (1 - momentum) theta' + momentum theta`` in mmengine's
     convention (CoSA's ``m = 0.9994`` is ``momentum = 0.0006``).
+
+    AN's buffers (BN running statistics) are copied from ON's, which under
+    distributed training are each rank's own (mmengine's DDP does not
+    broadcast buffers); the hook averages AN's floating-point buffers over
+    the ranks after every update, so every rank's AN is the same network.
 
     mmengine's stock ``EMAHook`` is not this: it swaps the averaged weights
     into the whole model for validation, whereas CoSA's teacher is a separate
@@ -72,3 +78,7 @@ class EMAAssignmentHook(Hook):
         """Average the online weights into the assignment network."""
         online, assignment = self._networks(runner)
         assignment.update_parameters(online)
+        if get_world_size() > 1:
+            for buffer in assignment.module.buffers():
+                if buffer.is_floating_point():
+                    all_reduce(buffer, 'mean')
