@@ -5,6 +5,8 @@
 # A training step interrupted after its first checkpoint (its --work-dir
 # holds mmengine's `last_checkpoint`) resumes from it with `--resume`; the
 # log is appended to, not replaced, and the times line reads `resumed`.
+# To retrain a finished step from scratch, remove its name from done.txt
+# AND its work dir (otherwise it resumes from the last checkpoint there).
 step() {
   local name=$1; shift
   if grep -qx "$name" "$OUT/done.txt" 2>/dev/null; then

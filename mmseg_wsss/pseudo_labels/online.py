@@ -26,6 +26,23 @@ from ..structures import IGNORE_INDEX
 Threshold = Union[float, Tuple[float, float]]
 
 
+def valid_tokens(valid: Tensor, size: Tuple[int, int]) -> Tensor:
+    """Positions of a coarser grid that are at least half valid.
+
+    cosa.md 2.10 / 2.11: a token (a patch of the image) counts when at
+    least 50 % of its pixels are inside the valid box.
+
+    Args:
+        valid (Tensor): Bool (or 0/1) B x H x W.
+        size (tuple[int, int]): The grid (h, w).
+
+    Returns:
+        Tensor: Bool B x h x w.
+    """
+    pooled = F.adaptive_avg_pool2d(valid[:, None].float(), tuple(size))
+    return pooled[:, 0] >= 0.5
+
+
 @torch.no_grad()
 def pseudo_gt_from_masks(masks: Tensor,
                          img_labels: Tensor,

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
-from ...pseudo_labels.online import (Threshold, cam_pseudo_labels, perplexity)
+from ...pseudo_labels.online import (Threshold, cam_pseudo_labels, perplexity,
+                                     valid_tokens)
 from ...structures import IGNORE_INDEX
 
 
@@ -144,8 +145,7 @@ class ContrastiveSeparationLoss(nn.Module):
         if aux_cam.shape[-2:] != size:
             aux_cam = F.adaptive_avg_pool2d(aux_cam, size)
             if valid is not None:
-                valid = F.adaptive_avg_pool2d(valid[:, None].to(aux_cam.dtype),
-                                              size)[:, 0] >= 0.5
+                valid = valid_tokens(valid, size)
         labels, confidence = cam_pseudo_labels(aux_cam, threshold, valid)
         certain = perplexity(confidence, threshold, self.lambda_alpha,
                              self.lambda_beta) <= self.epsilon

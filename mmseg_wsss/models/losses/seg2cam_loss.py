@@ -6,6 +6,8 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ...pseudo_labels.online import valid_tokens
+
 
 @MODELS.register_module()
 class Seg2CAMLoss(nn.Module):
@@ -95,8 +97,7 @@ class Seg2CAMLoss(nn.Module):
                 size=cam.shape[-2:],
                 mode='bilinear',
                 align_corners=False)
-            valid = F.adaptive_avg_pool2d(valid[:, None], cam.shape[-2:])[:, 0]
-            valid = (valid >= 0.5).to(cam.dtype)
+            valid = valid_tokens(valid, cam.shape[-2:]).to(cam.dtype)
         if self.relu_before_sigmoid:
             cam = cam.relu()
         bce = F.binary_cross_entropy_with_logits(cam, target, reduction='none')

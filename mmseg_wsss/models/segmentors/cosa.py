@@ -18,6 +18,7 @@ from ...structures import IGNORE_INDEX, stack_img_labels
 from ..utils.cam import (cam_from_features, cam_to_seg_logits,
                          mask_absent_classes, minmax_normalize)
 from ..utils.images import denormalize
+from ..losses import RAWCrossEntropyLoss
 from ..utils.multiscale import multiscale_flip
 from .test_time import TestTimeAugMixin, check_merge, resolve_crf
 
@@ -134,8 +135,11 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
     only when the pseudo-label losses are on or ``seg_loss_upcoming`` (the
     hook's ``lead``: the threshold queue fills before they start).
 
-    Inference (``test_cfg``, cosa.md 1.3, 2.14):
+    Inference (``test_cfg``, cosa.md 1.3, 2.14; the defaults are one scale,
+    no flip, the protocol's; the paper's five scales and flips are set by
+    the VOC / COCO configs):
 
+    - ``mode`` (str): ``'whole'`` only.
     - ``net`` (str): ``'assignment'`` (default) or ``'online'``.
     - ``scales`` (Sequence[float]), ``flip`` (bool), ``merge`` (str): the
       views of :class:`TestTimeAugMixin`; CoSA sums logits
@@ -230,7 +234,9 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
                              f'{s2c_detach!r}')
         if spl_tau <= 0:
             raise ValueError(f'spl_tau must be > 0, got {spl_tau}')
-        if not pseudo_scales or any(s <= 0 for s in pseudo_scales):
+        if (isinstance(pseudo_scales, (str, Real)) or not pseudo_scales
+                or any(not isinstance(s, Real) or s <= 0
+                       for s in pseudo_scales)):
             raise ValueError('pseudo_scales must be positive numbers, got '
                              f'{pseudo_scales!r}')
         self.test_cfg = test_cfg or {}
@@ -247,6 +253,12 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
         self.threshold_aux = MODELS.build(threshold_aux or threshold)
         self.loss_cls = MODELS.build(loss_cls)
         self.loss_c2s = MODELS.build(loss_c2s)
+        if raw_weighting and not isinstance(self.loss_c2s,
+                                            RAWCrossEntropyLoss):
+            raise ValueError(
+                'raw_weighting=True needs loss_c2s=RAWCrossEntropyLoss (it '
+                f'takes the CPL confidences), got {type(self.loss_c2s).__name__}'
+                '; set raw_weighting=False for another loss')
         self.loss_s2c = MODELS.build(loss_s2c) if loss_s2c else None
         self.loss_csc = MODELS.build(loss_csc) if loss_csc else None
         self.loss_reg = MODELS.build(loss_reg) if loss_reg else None
@@ -257,7 +269,6 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
         self.pseudo_scales = tuple(pseudo_scales)
         self.aux_last_scale_only = aux_last_scale_only
         self.train_cfg = train_cfg
-        self.test_cfg = test_cfg or {}
         self.align_corners = self.online.decode_head.align_corners
         self.num_classes = self.online.decode_head.num_classes
         self.out_channels = self.online.decode_head.out_channels
@@ -288,6 +299,14 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
                 raise ValueError(f'CoSA: test_cfg.{key} must be a non-empty '
                                  f'sequence of positive numbers, got '
                                  f'{scales!r}')
+        for key in ('flip', 'mask_absent_classes'):
+            if not isinstance(cfg.get(key, False), bool):
+                raise ValueError(f'CoSA: test_cfg.{key} must be True or '
+                                 f'False, got {cfg[key]!r}')
+        bg_threshold = cfg.get('bg_threshold', 0.5)
+        if not (isinstance(bg_threshold, Real) and 0 < bg_threshold < 1):
+            raise ValueError('CoSA: test_cfg.bg_threshold must be in (0, 1), '
+                             f'got {bg_threshold!r}')
         check_merge(cfg.get('merge', 'logit'))
         resolve_crf(cfg.get('crf'), self.default_crf)
 
@@ -423,7 +442,8 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
             ``mean_perplexity`` of the CPL (logged).
 
         Raises:
-            ValueError: ``inputs`` does not have 6 channels.
+            ValueError: ``inputs`` does not have 6 channels, or the image
+                labels are not ``num_classes - 1`` long.
         """
         if inputs.shape[1] != 6:
             raise ValueError(
@@ -431,6 +451,11 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
                 f'as 6 channels (WeakStrongViews), got {inputs.shape[1]}')
         weak, strong = inputs[:, :3], inputs[:, 3:]
         img_labels = stack_img_labels(data_samples).to(inputs)
+        if img_labels.shape[1] != self.num_classes - 1:
+            raise ValueError(
+                f'gt_img_labels have {img_labels.shape[1]} classes; the model '
+                f'has num_classes={self.num_classes} (background + '
+                f'{self.num_classes - 1})')
         valid = self._valid_mask(data_samples, inputs.shape[2:], inputs.device)
         out = self.online(strong)
         losses = dict(
@@ -475,8 +500,12 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
         labelled = cpl != IGNORE_INDEX
         losses['cpl_fg_ratio'] = ((cpl > 0) & labelled).sum() / (
             labelled.sum().clamp_min(1))
-        losses['mean_perplexity'] = perplexity(conf, xi)[labelled].mean() \
-            if labelled.any() else conf.new_zeros(())
+        lambdas = [
+            getattr(self.loss_c2s, name, default)
+            for name, default in (('lambda_alpha', 0.8), ('lambda_beta', 1.0))
+        ]
+        losses['mean_perplexity'] = perplexity(conf, xi, *lambdas)[
+            labelled].mean() if labelled.any() else conf.new_zeros(())
         return losses
 
     def _c2s(self, seg: Tensor, cpl: Tensor, conf: Tensor,
@@ -526,10 +555,17 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
             list[SegDataSample]: With ``seg_logits`` and ``pred_sem_seg``.
 
         Raises:
-            ValueError: A bad ``test_cfg``, or a CAM output /
-                ``mask_absent_classes`` without image labels.
+            ValueError: A bad ``test_cfg``, an input that is not 3-channel,
+                or a CAM output / ``mask_absent_classes`` without data
+                samples.
+            KeyError: A sample without ``gt_img_labels`` for them.
         """
         self._check_test_cfg()
+        if inputs.shape[1] != 3:
+            raise ValueError(
+                f'CoSA segments 3-channel images, got {inputs.shape[1]} '
+                'channels (the 6-channel weak || strong input of '
+                'WeakStrongViews is for training only)')
         cfg = self.test_cfg
         metas = self._img_metas(inputs, data_samples)
         output = cfg.get('output', 'seg')

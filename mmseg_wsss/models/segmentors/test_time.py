@@ -1,4 +1,5 @@
 """Test-time options shared by the segmentors: multi-scale, flip, CRF."""
+import inspect
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -16,6 +17,8 @@ from ..utils.multiscale import multiscale_flip, sum_views
 #: How :func:`multiview_logits` merges views: the mean of the softmax
 #: probabilities, or the mean of the logits (CIAN, cian.md 7).
 MERGES = ('prob', 'logit')
+#: The keys a ``test_cfg.crf`` dict may set (``dense_crf``'s options).
+CRF_ARGS = tuple(inspect.signature(dense_crf).parameters)[2:]
 
 
 def resolve_crf(crf: Union[None, bool, dict],
@@ -30,13 +33,18 @@ def resolve_crf(crf: Union[None, bool, dict],
 
     Raises:
         TypeError: Any other value (e.g. a list from a dict written on the
-            command line, which mmengine splits at the commas).
+            command line, which mmengine splits at the commas), or a dict
+            with keys that are not ``dense_crf`` arguments.
     """
     if crf is None or crf is False:
         return None
     if crf is True:
         return dict(defaults)
     if isinstance(crf, dict):
+        unknown = sorted(set(crf) - set(CRF_ARGS))
+        if unknown:
+            raise TypeError(f'test_cfg.crf: unknown dense_crf arguments '
+                            f'{unknown}; known: {list(CRF_ARGS)}')
         return {**defaults, **crf}
     raise TypeError(
         f'test_cfg.crf must be None, True or a dict of dense_crf arguments, '

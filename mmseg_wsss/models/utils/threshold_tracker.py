@@ -78,7 +78,7 @@ class GMMThresholdTracker(nn.Module):
         downsample (int): Downsampling factor of the class maps.
         dual_threshold (tuple[float, float], optional): ``(lo, hi)``, the
             fixed dual threshold (``'fixed'``) or gmm3's start; ``0 <= lo
-            <= hi <= 1``. Not for gmm2.
+            < hi < 1``. Not for gmm2.
         xi_ema (float, optional): EMA decay of the threshold in [0, 1);
             None: the mode's own (gmm2 0.0, gmm3 0.99).
         min_queued (int): Iterations queued before the first fit, in
@@ -133,9 +133,10 @@ class GMMThresholdTracker(nn.Module):
                     'dual_threshold is for the modes fixed and gmm3; gmm2 '
                     f'fits a single threshold, got {dual_threshold}')
             if (len(dual_threshold) != 2
-                    or not 0 <= dual_threshold[0] <= dual_threshold[1] <= 1):
-                raise ValueError('dual_threshold must be (lo, hi) with 0 <= '
-                                 f'lo <= hi <= 1, got {dual_threshold}')
+                    or not 0 < dual_threshold[0] <= dual_threshold[1] < 1):
+                raise ValueError('dual_threshold must be (lo, hi) with 0 < '
+                                 f'lo <= hi < 1 (the CPL rule, eq. 3), got '
+                                 f'{dual_threshold}')
         self.threshold_mode = threshold_mode
         self.queue_len = queue_len
         self.init_xi = init_xi
