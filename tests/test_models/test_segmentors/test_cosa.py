@@ -395,6 +395,9 @@ def test_s2c_detach(detach):
     dict(spl_tau=0.),
     dict(pseudo_scales=()),
     dict(pseudo_scales=(1.0, -0.5)),
+    dict(pseudo_scales=0.5),
+    # RAW needs the confidences: a loss that cannot take them is refused
+    dict(loss_c2s=dict(type='FgBgBalancedCELoss')),
 ])
 def test_bad_options_refused(kwargs):
     with pytest.raises(ValueError):
@@ -405,6 +408,27 @@ def test_three_channel_training_input_refused():
     model = _model()
     with pytest.raises(ValueError, match='6 channels'):
         model.loss(_inputs(3), _samples())
+    # and a 6-channel input at test time
+    with pytest.raises(ValueError, match='3-channel'):
+        _predict(model, inputs=_inputs(6))
+
+
+def test_image_labels_of_another_length_refused():
+    model = _model()
+    samples = _samples()
+    for sample in samples:
+        sample.gt_img_labels = torch.ones(NUM_CLASSES)  # one too many
+    with pytest.raises(ValueError, match='num_classes'):
+        model.loss(_inputs(6), samples)
+
+
+def test_code_preset_loss_without_raw():
+    model = _model(
+        loss_c2s=dict(type='FgBgBalancedCELoss', loss_weight=0.1),
+        raw_weighting=False)
+    model.seg_loss_enabled = True
+    losses = model.loss(_inputs(6), _samples())
+    assert torch.isfinite(losses['loss_c2s'])
 
 
 def test_valid_mask_follows_img_shape(monkeypatch):
@@ -534,6 +558,10 @@ def test_predict_scales_and_flip():
     dict(cam_scales=(-1.0, )),
     dict(merge='max'),
     dict(mode='slide'),
+    dict(flip='yes'),
+    dict(mask_absent_classes='no'),
+    dict(bg_threshold=2.0),
+    dict(bg_threshold='x'),
 ])
 def test_bad_test_cfg_refused_at_build_and_predict(test_cfg):
     with pytest.raises(ValueError):

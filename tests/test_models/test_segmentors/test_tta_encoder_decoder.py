@@ -82,6 +82,9 @@ def test_resolve_crf():
     assert TTAEncoderDecoder.default_crf == {}  # dense_crf's own defaults
     with pytest.raises(TypeError, match='crf=True'):
         resolve_crf(["{'num_iters':10", "'bi_sxy':83}"], defaults)
+    # a key dense_crf does not take is refused when resolved (at build)
+    with pytest.raises(TypeError, match=r"\['foo'\]"):
+        resolve_crf(dict(foo=1), defaults)
 
 
 def _views(model, x, scales, flip):

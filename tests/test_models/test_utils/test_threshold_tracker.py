@@ -299,6 +299,10 @@ def test_state_dict_round_trip_mid_run():
     dict(downsample=0),
     dict(dual_threshold=(0.2, 0.7)),
     dict(threshold_mode='fixed', dual_threshold=(0.7, 0.2)),
+    # the CPL rule needs 0 < lo <= hi < 1: refused at build, not after
+    # the warm-up
+    dict(threshold_mode='fixed', dual_threshold=(0.0, 0.7)),
+    dict(threshold_mode='fixed', dual_threshold=(0.25, 1.0)),
     dict(threshold_mode='gmm3', dual_threshold=(0.2, )),
     dict(xi_ema=1.0),
     dict(min_queued=0),
