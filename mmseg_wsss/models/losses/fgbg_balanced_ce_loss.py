@@ -7,6 +7,7 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from ...structures import IGNORE_INDEX
+from .raw_ce_loss import check_logits_and_labels
 
 
 @MODELS.register_module()
@@ -66,13 +67,7 @@ class FgBgBalancedCELoss(nn.Module):
         if weight is not None:
             raise ValueError('FgBgBalancedCELoss takes no per-pixel weight; '
                              'remove the decode head\'s sampler')
-        if (seg_logits.dim() != 4 or label.dim() != 3
-                or seg_logits.shape[0] != label.shape[0]
-                or seg_logits.shape[-2:] != label.shape[-2:]):
-            raise ValueError(
-                f'logits {tuple(seg_logits.shape)} and labels '
-                f'{tuple(label.shape)} must be B x C x H x W and B x H x W; '
-                'resize the logits to the labels first')
+        check_logits_and_labels(seg_logits, label)
         if ignore_index is None:
             ignore_index = self.ignore_index
         ce = F.cross_entropy(

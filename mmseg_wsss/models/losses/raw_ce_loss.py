@@ -11,6 +11,18 @@ from ...pseudo_labels.online import Threshold, perplexity
 from ...structures import IGNORE_INDEX
 
 
+def check_logits_and_labels(seg_logits: Tensor, label: Tensor) -> None:
+    """Raise a ValueError unless logits B x C x H x W and labels B x H x W
+    share the batch and the size."""
+    if (seg_logits.dim() != 4 or label.dim() != 3
+            or seg_logits.shape[0] != label.shape[0]
+            or seg_logits.shape[-2:] != label.shape[-2:]):
+        raise ValueError(
+            f'logits {tuple(seg_logits.shape)} and labels '
+            f'{tuple(label.shape)} must be B x C x H x W and B x H x W; '
+            'resize the logits to the labels first')
+
+
 @MODELS.register_module()
 class RAWCrossEntropyLoss(nn.Module):
     """Cross-entropy weighted per pixel by the reliability of its label.
@@ -144,13 +156,7 @@ class RAWCrossEntropyLoss(nn.Module):
         if reduction_override not in (None, 'none', 'mean'):
             raise ValueError("reduction_override must be None, 'none' or "
                              f"'mean', got {reduction_override!r}")
-        if (seg_logits.dim() != 4 or label.dim() != 3
-                or seg_logits.shape[0] != label.shape[0]
-                or seg_logits.shape[-2:] != label.shape[-2:]):
-            raise ValueError(
-                f'logits {tuple(seg_logits.shape)} and labels '
-                f'{tuple(label.shape)} must be B x C x H x W and B x H x W; '
-                'resize the logits to the labels first')
+        check_logits_and_labels(seg_logits, label)
         if ignore_index is None:
             ignore_index = self.ignore_index
         weights = self.pixel_weights(label, weight, confidence, threshold,
