@@ -453,9 +453,10 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
         img_labels = stack_img_labels(data_samples).to(inputs)
         if img_labels.shape[1] != self.num_classes - 1:
             raise ValueError(
-                f'gt_img_labels have {img_labels.shape[1]} classes; the model '
-                f'has num_classes={self.num_classes} (background + '
-                f'{self.num_classes - 1})')
+                f'gt_img_labels must be multi-hot over the '
+                f'{self.num_classes - 1} foreground classes (num_classes='
+                f'{self.num_classes} counts the background), got length '
+                f'{img_labels.shape[1]}')
         valid = self._valid_mask(data_samples, inputs.shape[2:], inputs.device)
         out = self.online(strong)
         losses = dict(
@@ -561,10 +562,10 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
             KeyError: A sample without ``gt_img_labels`` for them.
         """
         self._check_test_cfg()
-        if inputs.shape[1] != 3:
+        if inputs.dim() != 4 or inputs.shape[1] != 3:
             raise ValueError(
-                f'CoSA segments 3-channel images, got {inputs.shape[1]} '
-                'channels (the 6-channel weak || strong input of '
+                'CoSA segments B x 3 x H x W images, got shape '
+                f'{tuple(inputs.shape)} (the 6-channel weak || strong input of '
                 'WeakStrongViews is for training only)')
         cfg = self.test_cfg
         metas = self._img_metas(inputs, data_samples)

@@ -409,8 +409,10 @@ def test_three_channel_training_input_refused():
     with pytest.raises(ValueError, match='6 channels'):
         model.loss(_inputs(3), _samples())
     # and a 6-channel input at test time
-    with pytest.raises(ValueError, match='3-channel'):
+    with pytest.raises(ValueError, match='B x 3 x H x W'):
         _predict(model, inputs=_inputs(6))
+    with pytest.raises(ValueError, match='B x 3 x H x W'):
+        _predict(model, inputs=_inputs(3)[0])  # no batch dimension
 
 
 def test_image_labels_of_another_length_refused():
@@ -418,7 +420,7 @@ def test_image_labels_of_another_length_refused():
     samples = _samples()
     for sample in samples:
         sample.gt_img_labels = torch.ones(NUM_CLASSES)  # one too many
-    with pytest.raises(ValueError, match='num_classes'):
+    with pytest.raises(ValueError, match='foreground classes'):
         model.loss(_inputs(6), samples)
 
 
