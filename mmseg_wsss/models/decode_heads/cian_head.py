@@ -71,7 +71,11 @@ class BaseCIANHead(BaseDecodeHead):
     ``use_cross=False`` is the self-affinity baseline (``loss_ce_self``
     only; the completion loss needs the cross branch), ``use_completion=
     False`` keeps the two CE terms. ``acc_seg`` is the self branch's
-    accuracy.
+    accuracy. With ``normalize_terms`` every term is divided by the number
+    of terms of the objective (1, 2 or 4): at initialisation the two
+    branches and the completion target agree with the self branch, so the
+    unit-weight sum of eq. 9 steps the shared head as that many CE terms
+    would; normalised, every variant steps it as one CE term does.
 
     Args:
         cian (dict, optional): :class:`CrossImageAffinity` arguments; its
@@ -85,6 +89,9 @@ class BaseCIANHead(BaseDecodeHead):
         loss_completion (dict): ``CompletionLoss`` config.
         check_partners (bool): Raise if a partner shares no image class
             (reads ``gt_img_labels``; a debug check of the sampler).
+        normalize_terms (bool): Divide every loss term by the number of
+            terms of the objective (the mean of eq. 9's terms instead of
+            their sum; the logged terms are the divided ones).
         **kwargs: :class:`BaseDecodeHead` arguments; ``norm_cfg`` defaults
             to BN (the module's output norm).
 
@@ -100,6 +107,7 @@ class BaseCIANHead(BaseDecodeHead):
                  loss_resolution: str = 'feature',
                  loss_completion: ConfigType = dict(type='CompletionLoss'),
                  check_partners: bool = False,
+                 normalize_terms: bool = False,
                  **kwargs):
         kwargs.setdefault('norm_cfg', dict(type='BN'))
         super().__init__(**kwargs)
@@ -113,6 +121,7 @@ class BaseCIANHead(BaseDecodeHead):
         self.use_completion = use_completion
         self.loss_resolution = loss_resolution
         self.check_partners = check_partners
+        self.normalize_terms = normalize_terms
         cian_cfg = dict(conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg)
         cian_cfg.update(cian or {})
         self.cian = CrossImageAffinity(self.channels, **cian_cfg)
@@ -234,6 +243,8 @@ class BaseCIANHead(BaseDecodeHead):
             for branch, logits in seg_logits.items():
                 losses[f'{name}_{branch}'] = self.loss_completion(
                     logits, target)
+        if self.normalize_terms:
+            losses = {name: loss / len(losses) for name, loss in losses.items()}
         losses['acc_seg'] = accuracy(
             seg_logits['self'], label, ignore_index=self.ignore_index)
         return losses

@@ -160,6 +160,21 @@ def test_loss_keys(kwargs, keys):
     assert unused == []
 
 
+@pytest.mark.parametrize('kwargs,terms', [
+    (dict(), 4),
+    (dict(use_completion=False), 2),
+    (dict(use_cross=False), 1),
+])
+def test_normalize_terms_divides_by_the_number_of_terms(kwargs, terms):
+    summed = _head(**kwargs).loss(_inputs(), _samples(), None)
+    mean = _head(normalize_terms=True, **kwargs).loss(_inputs(), _samples(),
+                                                       None)
+    assert summed.keys() == mean.keys()
+    for name, loss in summed.items():
+        scale = terms if name.startswith('loss') else 1
+        torch.testing.assert_close(mean[name] * scale, loss)
+
+
 def test_losses_have_weight_one_and_shared_target():
     # property 15: each term unweighted; cian.md eq. 9
     head = _train_norm(_head())
