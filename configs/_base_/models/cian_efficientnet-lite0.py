@@ -9,16 +9,18 @@
 # EfficientNet features at the protocol's 10x head learning rate (loss
 # 2421 over the first 20 iterations, then NaN), the failure the protocol's
 # BN LargeFOV avoids for every segmenter; CIAN vs its control (the same
-# LargeFOV on the seeds) then differs only by CIAN. With it, the sum of
-# eq. 9's four unit terms (at initialisation four copies of one CE
-# gradient: z_cross = z_self and the completion target is the argmax)
-# overshot at the 10x head rate (CE 4.95 over iterations 1-10 against the
-# control's 2.26, then stuck with every pixel background: round 1 val
-# 3.79); normalize_terms takes their mean, so every Table 2 / 3 row steps
-# the head as its control does (the code's rate, 5e-3, is 20x lower than
-# the protocol's). The protocol evaluates
-# single scale: the paper's test-time keys are in configs/cian/ablations/
-# test-msf*.
+# LargeFOV on the seeds) then differs only by CIAN.
+# Eq. 9 sums four unit-weight terms; at initialisation z_cross = z_self, so
+# the two CE terms are one gradient twice and the two completion terms are
+# CE against the head's own argmax: about four CE steps at once. With the
+# LargeFOV head that overshot at the protocol's 10x head rate (0.1; the
+# code's is 5e-3): CE 4.95 over iterations 1-10 against the control's
+# 2.26, then every pixel background (round 1 val 3.79). normalize_terms
+# takes the mean of the terms instead, so every Table 2 / 3 row (1, 2 or
+# 4 terms) steps the head about as its control does; the R101 paper
+# configs keep the sum (docs/benchmarks.md, CIAN).
+# The protocol evaluates single scale: the paper's test-time keys are in
+# configs/cian/ablations/test-msf*.
 data_preprocessor = dict(
     type='SegDataPreProcessor',
     # the EfficientNet-Lite weights expect (x - 127) / 128 on RGB

@@ -71,11 +71,14 @@ class BaseCIANHead(BaseDecodeHead):
     ``use_cross=False`` is the self-affinity baseline (``loss_ce_self``
     only; the completion loss needs the cross branch), ``use_completion=
     False`` keeps the two CE terms. ``acc_seg`` is the self branch's
-    accuracy. With ``normalize_terms`` every term is divided by the number
-    of terms of the objective (1, 2 or 4): at initialisation the two
-    branches and the completion target agree with the self branch, so the
-    unit-weight sum of eq. 9 steps the shared head as that many CE terms
-    would; normalised, every variant steps it as one CE term does.
+    accuracy. With ``normalize_terms`` every logged term is divided by the
+    number of logged terms (1, 2 or 4 with one ``loss_decode`` term;
+    ``loss_decode`` terms sharing a ``loss_name`` are summed and count
+    once). At initialisation the cross branch equals the self branch and
+    the completion target is its own argmax, so the unit-weight sum of
+    eq. 9 steps the shared head about as hard as that many CE terms;
+    normalised, every variant with one ``loss_decode`` term steps it about
+    as one CE term does.
 
     Args:
         cian (dict, optional): :class:`CrossImageAffinity` arguments; its
@@ -89,9 +92,9 @@ class BaseCIANHead(BaseDecodeHead):
         loss_completion (dict): ``CompletionLoss`` config.
         check_partners (bool): Raise if a partner shares no image class
             (reads ``gt_img_labels``; a debug check of the sampler).
-        normalize_terms (bool): Divide every loss term by the number of
-            terms of the objective (the mean of eq. 9's terms instead of
-            their sum; the logged terms are the divided ones).
+        normalize_terms (bool): Divide every logged loss term by the
+            number of logged loss terms (the mean of eq. 9's terms instead
+            of their sum; the logged terms are the divided ones).
         **kwargs: :class:`BaseDecodeHead` arguments; ``norm_cfg`` defaults
             to BN (the module's output norm).
 
@@ -244,7 +247,8 @@ class BaseCIANHead(BaseDecodeHead):
                 losses[f'{name}_{branch}'] = self.loss_completion(
                     logits, target)
         if self.normalize_terms:
-            losses = {name: loss / len(losses) for name, loss in losses.items()}
+            count = len(losses)
+            losses = {name: loss / count for name, loss in losses.items()}
         losses['acc_seg'] = accuracy(
             seg_logits['self'], label, ignore_index=self.ignore_index)
         return losses

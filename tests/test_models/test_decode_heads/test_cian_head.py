@@ -164,6 +164,7 @@ def test_loss_keys(kwargs, keys):
     (dict(), 4),
     (dict(use_completion=False), 2),
     (dict(use_cross=False), 1),
+    (dict(loss_decode=[CE, dict(CE, loss_name='loss_ce2')]), 6),
 ])
 def test_normalize_terms_divides_by_the_number_of_terms(kwargs, terms):
     summed = _head(**kwargs).loss(_inputs(), _samples(), None)
