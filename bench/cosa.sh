@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # CoSA on SynthVOC (docs/benchmarks.md, configs/cosa/README.md): the main
 # run at the protocol's 1,600 iterations; its test rows (GT-label masking,
-# ON instead of AN, CRF); CPL quality (AN's CAMs thresholded as in training)
-# on train and val; and the section 4 rows at a shorter schedule
-# (ABL_ITERS, default 800, the same 3/16 warm-up share) beside the full
-# model at that schedule. Logs, wall times and peak memory go to $OUT
-# (default work_dirs/bench); finished steps are skipped on a re-run and an
-# interrupted training resumes from its last checkpoint.
+# ON instead of AN, CRF); CPL quality (AN's CAM labels of M' / M-dagger' at
+# the training scales + flips, background below test_cfg.bg_threshold 0.5,
+# not the fitted GMM threshold) on train and val; and the section 4 rows at
+# a shorter schedule (ABL_ITERS, default 800, the same 3/16 warm-up share)
+# beside the full model at that schedule. Logs, wall times and peak memory
+# go to $OUT (default work_dirs/bench); finished steps are skipped on a
+# re-run and an interrupted training resumes from its last checkpoint.
 # Usage: bash bench/cosa.sh [step ...] (default, in order: cosa cosa_test
 # cpl ablations)
 set -euo pipefail
@@ -61,4 +62,5 @@ ablations)
   done ;;
 *) echo "unknown step $s" >&2; exit 2 ;;
 esac; done
-grep -H -o "mIoU: [0-9.]*" $OUT/cosa*.log | sed 's/^/val /' || true
+# val mIoU, except cosa_test_cam*_train.log: CPL quality on train
+grep -H -o "mIoU: [0-9.]*" "$OUT"/cosa*.log || true
