@@ -2,10 +2,12 @@
 # CoSA on SynthVOC (docs/benchmarks.md, configs/cosa/README.md): the main
 # run at the protocol's 1,600 iterations; its test rows (GT-label masking,
 # ON instead of AN, CRF); CPL quality (AN's CAM labels of M' / M-dagger' at
-# the training scales + flips, background below test_cfg.bg_threshold 0.5,
-# not the fitted GMM threshold) on train and val; and the section 4 rows at
-# a shorter schedule (ABL_ITERS, default 800, the same 3/16 warm-up share)
-# beside the full model at that schedule. Logs, wall times and peak memory
+# the training scales + flips, background below the threshold each tracker
+# held at the last iteration: test_cfg.bg_threshold='tracked') on train and
+# val; and the section 4 rows at a shorter schedule (ABL_ITERS, default 800,
+# the same 3/16 warm-up share, the EMA's time constant kept relative to the
+# schedule: momentum 1 - 0.9994 ** (32000 / ABL_ITERS), except for the rows
+# whose AN is ON, momentum 1) beside the full model at that schedule. Logs, wall times and peak memory
 # go to $OUT (default work_dirs/bench); finished steps are skipped on a
 # re-run and an interrupted training resumes from its last checkpoint.
 # Usage: bash bench/cosa.sh [step ...] (default, in order: cosa cosa_test
@@ -24,6 +26,8 @@ ROWS="cam2seg-baseline wo-sa wo-raw wo-csc vanilla-cam s2c-detach-features \
 s2c-detach-classifier fixed-threshold-0.3 fixed-threshold-0.4 \
 fixed-threshold-0.5 fixed-threshold-0.6 fixed-threshold-0.7"
 STEPS=${*:-cosa cosa_test cpl ablations}
+[[ $ABL_ITERS =~ ^[1-9][0-9]*$ ]] || {
+  echo "ABL_ITERS must be a positive integer, got '$ABL_ITERS'" >&2; exit 2; }
 mkdir -p "$OUT"
 
 source bench/steps.sh  # step NAME CMD...
@@ -36,12 +40,15 @@ test_row() {  # test_row NAME [cfg-options...]: the main checkpoint on val
 
 short() {  # short NAME CONFIG: one row at ABL_ITERS iterations
   local warmup=$(( (ABL_ITERS * 3 + 8) / 16 ))
-  local lead=$(( warmup < 100 ? warmup : 100 ))
+  local lead=$(( warmup < 100 ? warmup : 100 )) momentum=()
+  grep -q "ema_momentum=1.0" "$2" || momentum=(model.ema_momentum=$($PY -c \
+    "print(1 - 0.9994 ** (32000 / $ABL_ITERS))"))
   step "cosa_abl_$1" $PY tools/train.py "$2" \
     --work-dir "$OUT/cosa_ablations/$1" --cfg-options \
     train_cfg.max_iters=$ABL_ITERS train_cfg.val_interval=$ABL_ITERS \
     param_scheduler.0.end=$ABL_ITERS default_hooks.checkpoint.interval=200 \
-    custom_hooks.2.warmup_iters=$warmup custom_hooks.2.lead=$lead
+    custom_hooks.2.warmup_iters=$warmup custom_hooks.2.lead=$lead \
+    "${momentum[@]}"
 }
 
 for s in $STEPS; do case $s in
@@ -52,8 +59,10 @@ cosa_test)
   test_row crf model.test_cfg.crf=True ;;
 cpl)
   for out in cam cam_aux; do
-    test_row ${out}_val model.test_cfg.output=$out
-    test_row ${out}_train model.test_cfg.output=$out $TRAIN_SPLIT
+    test_row ${out}_val model.test_cfg.output=$out \
+      model.test_cfg.bg_threshold=tracked
+    test_row ${out}_train model.test_cfg.output=$out \
+      model.test_cfg.bg_threshold=tracked $TRAIN_SPLIT
   done ;;
 ablations)
   short cosa $COSA

@@ -151,7 +151,11 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
     - ``output`` (str): ``'seg'``; ``'cam'`` / ``'cam_aux'``: the chosen
       network's CAM labels (``cam_scales`` and flips, min-max normalised,
       masked by ``gt_img_labels``, background below ``bg_threshold``), for
-      the CPL quality.
+      the CPL quality. ``bg_threshold``: a number in (0, 1) (default 0.5)
+      or ``'tracked'``, the threshold the network's tracker (``threshold``
+      for ``'cam'``, ``threshold_aux`` for ``'cam_aux'``) holds, i.e. the
+      CPL threshold of the checkpoint's last training iteration (single
+      threshold modes only).
     - ``crf`` (bool | dict): dense CRF, True for the code's
       :data:`COSA_CRF`.
 
@@ -240,7 +244,6 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
             raise ValueError('pseudo_scales must be positive numbers, got '
                              f'{pseudo_scales!r}')
         self.test_cfg = test_cfg or {}
-        self._check_test_cfg()
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if pretrained is not None:
@@ -251,6 +254,7 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
         self.assignment = AssignmentEMA(self.online, ema_momentum)
         self.threshold = MODELS.build(threshold)
         self.threshold_aux = MODELS.build(threshold_aux or threshold)
+        self._check_test_cfg()
         self.loss_cls = MODELS.build(loss_cls)
         self.loss_c2s = MODELS.build(loss_c2s)
         if raw_weighting and not isinstance(self.loss_c2s,
@@ -304,9 +308,15 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
                 raise ValueError(f'CoSA: test_cfg.{key} must be True or '
                                  f'False, got {cfg[key]!r}')
         bg_threshold = cfg.get('bg_threshold', 0.5)
-        if not (isinstance(bg_threshold, Real) and 0 < bg_threshold < 1):
-            raise ValueError('CoSA: test_cfg.bg_threshold must be in (0, 1), '
-                             f'got {bg_threshold!r}')
+        if bg_threshold == 'tracked':
+            trackers = (self.threshold, self.threshold_aux)
+            if any(tracker.is_dual for tracker in trackers):
+                raise ValueError(
+                    "CoSA: test_cfg.bg_threshold='tracked' needs single "
+                    'thresholds; the trackers are dual: give a number')
+        elif not (isinstance(bg_threshold, Real) and 0 < bg_threshold < 1):
+            raise ValueError('CoSA: test_cfg.bg_threshold must be in (0, 1) '
+                             f"or 'tracked', got {bg_threshold!r}")
         check_merge(cfg.get('merge', 'logit'))
         resolve_crf(cfg.get('crf'), self.default_crf)
 
@@ -586,8 +596,12 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
                 img_labels,
                 cfg.get('cam_scales', self.pseudo_scales),
                 with_seg=False)[output]
-            seg_logits = cam_to_seg_logits(cams,
-                                           cfg.get('bg_threshold', 0.5))
+            bg_threshold = cfg.get('bg_threshold', 0.5)
+            if bg_threshold == 'tracked':
+                tracker = self.threshold if output == 'cam' else \
+                    self.threshold_aux
+                bg_threshold = tracker.current()
+            seg_logits = cam_to_seg_logits(cams, bg_threshold)
         else:
             scales = tuple(cfg.get('scales', (1.0, )))
             flip = cfg.get('flip', False)

@@ -536,6 +536,33 @@ def test_predict_cam_labels(output):
     assert (preds > 0).any() and (preds == 0).any()
 
 
+@pytest.mark.parametrize('output', ['cam', 'cam_aux'])
+def test_predict_cam_labels_at_the_tracked_threshold(output):
+    """bg_threshold='tracked' thresholds each CAM at its own tracker's
+    current value (a checkpoint's last CPL threshold)."""
+    model = _model()
+    with torch.no_grad():
+        model.threshold.thresholds.fill_(0.3)
+        model.threshold_aux.thresholds.fill_(0.6)
+    xi = 0.3 if output == 'cam' else 0.6
+    images = _inputs(3)
+    _, tracked = _predict(model, images, output=output, bg_threshold='tracked')
+    _, fixed = _predict(model, images, output=output, bg_threshold=xi)
+    _, other = _predict(model, images, output=output, bg_threshold=0.9 - xi)
+    assert torch.equal(tracked, fixed)
+    assert not torch.equal(tracked, other)
+
+
+def test_tracked_threshold_needs_single_thresholds():
+    dual = dict(
+        type='GMMThresholdTracker',
+        threshold_mode='fixed',
+        dual_threshold=(0.2, 0.7))
+    with pytest.raises(ValueError, match='dual'):
+        _model(threshold=dual, test_cfg=dict(output='cam',
+                                             bg_threshold='tracked'))
+
+
 def test_predict_scales_and_flip():
     """Test-time views: B x C x H x W logits, and with flips the prediction
     of flip(x) is the flip of the prediction of x."""
