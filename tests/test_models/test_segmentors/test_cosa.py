@@ -553,14 +553,19 @@ def test_predict_cam_labels_at_the_tracked_threshold(output):
     assert not torch.equal(tracked, other)
 
 
-def test_tracked_threshold_needs_single_thresholds():
-    dual = dict(
-        type='GMMThresholdTracker',
-        threshold_mode='fixed',
-        dual_threshold=(0.2, 0.7))
+@pytest.mark.parametrize('dual_key', ['threshold', 'threshold_aux'])
+def test_tracked_threshold_needs_single_thresholds(dual_key):
+    """Either tracker being dual refuses 'tracked', at build and predict."""
+    single = dict(type='GMMThresholdTracker', threshold_mode='fixed')
+    dual = dict(single, dual_threshold=(0.2, 0.7))
+    trackers = dict(threshold=single, threshold_aux=single)
+    trackers[dual_key] = dual
     with pytest.raises(ValueError, match='dual'):
-        _model(threshold=dual, test_cfg=dict(output='cam',
-                                             bg_threshold='tracked'))
+        _model(**trackers, test_cfg=dict(output='cam',
+                                         bg_threshold='tracked'))
+    model = _model(**trackers)
+    with pytest.raises(ValueError, match='dual'):
+        _predict(model, output='cam', bg_threshold='tracked')
 
 
 def test_predict_scales_and_flip():
