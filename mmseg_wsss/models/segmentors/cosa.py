@@ -1,9 +1,11 @@
 """CoSA: weakly supervised co-training with swapping assignments."""
+import logging
 from numbers import Real
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmengine.model import (BaseAveragedModel, BaseModule,
                             ExponentialMovingAverage)
 from mmseg.models.segmentors import BaseSegmentor
@@ -155,7 +157,8 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
       or ``'tracked'``, the threshold the network's tracker (``threshold``
       for ``'cam'``, ``threshold_aux`` for ``'cam_aux'``) holds, i.e. the
       CPL threshold of the checkpoint's last training iteration (single
-      threshold modes only).
+      threshold modes only; a fitting tracker never fitted warns and gives
+      its initial threshold).
     - ``crf`` (bool | dict): dense CRF, True for the code's
       :data:`COSA_CRF`.
 
@@ -254,6 +257,7 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
         self.assignment = AssignmentEMA(self.online, ema_momentum)
         self.threshold = MODELS.build(threshold)
         self.threshold_aux = MODELS.build(threshold_aux or threshold)
+        self._unfitted_warned = set()
         self._check_test_cfg()
         self.loss_cls = MODELS.build(loss_cls)
         self.loss_c2s = MODELS.build(loss_c2s)
@@ -308,7 +312,7 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
                 raise ValueError(f'CoSA: test_cfg.{key} must be True or '
                                  f'False, got {cfg[key]!r}')
         bg_threshold = cfg.get('bg_threshold', 0.5)
-        if bg_threshold == 'tracked':
+        if isinstance(bg_threshold, str) and bg_threshold == 'tracked':
             trackers = (self.threshold, self.threshold_aux)
             if any(tracker.is_dual for tracker in trackers):
                 raise ValueError(
@@ -319,6 +323,23 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
                              f"or 'tracked', got {bg_threshold!r}")
         check_merge(cfg.get('merge', 'logit'))
         resolve_crf(cfg.get('crf'), self.default_crf)
+
+    def _tracked_threshold(self, output: str) -> float:
+        """The threshold ``output``'s tracker holds (``bg_threshold=
+        'tracked'``); warns once when a fitting tracker was never fitted, so
+        that its initial threshold is used."""
+        name = 'threshold' if output == 'cam' else 'threshold_aux'
+        tracker = getattr(self, name)
+        if (tracker.threshold_mode != 'fixed' and int(tracker.num_fits) == 0
+                and name not in self._unfitted_warned):
+            self._unfitted_warned.add(name)
+            print_log(
+                f"CoSA: test_cfg.bg_threshold='tracked': {name} was never "
+                f'fitted (an untrained or unloaded checkpoint?); using its '
+                f'initial threshold {tracker.current()}',
+                logger='current',
+                level=logging.WARNING)
+        return tracker.current()
 
     @property
     def backbone(self) -> nn.Module:
@@ -597,10 +618,8 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
                 cfg.get('cam_scales', self.pseudo_scales),
                 with_seg=False)[output]
             bg_threshold = cfg.get('bg_threshold', 0.5)
-            if bg_threshold == 'tracked':
-                tracker = self.threshold if output == 'cam' else \
-                    self.threshold_aux
-                bg_threshold = tracker.current()
+            if isinstance(bg_threshold, str):
+                bg_threshold = self._tracked_threshold(output)
             seg_logits = cam_to_seg_logits(cams, bg_threshold)
         else:
             scales = tuple(cfg.get('scales', (1.0, )))

@@ -1,6 +1,7 @@
 """CoSA: AN's multi-scale pass, the losses and the warm-up, predict
 (cosa.md §2.5-2.14, §5 "Segmentor structure"; §6 properties 1, 4, 13 at
 the segmentor level)."""
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -553,6 +554,33 @@ def test_predict_cam_labels_at_the_tracked_threshold(output):
     assert not torch.equal(tracked, other)
 
 
+def test_tracked_threshold_warns_once_when_never_fitted(monkeypatch):
+    """An unfitted gmm2 tracker (e.g. a checkpoint not loaded) warns once per
+    tracker and uses its initial threshold; a fixed tracker never warns."""
+    logged = []
+    monkeypatch.setattr(cosa_module, 'print_log',
+                        lambda msg, **kw: logged.append((msg, kw)))
+    model = _model()
+    images = _inputs(3)
+    _, tracked = _predict(model, images, output='cam', bg_threshold='tracked')
+    _, initial = _predict(model, images, output='cam', bg_threshold=0.5)
+    assert torch.equal(tracked, initial)
+    assert len(logged) == 1 and 'threshold was never fitted' in logged[0][0]
+    assert logged[0][1]['level'] == 30  # logging.WARNING
+    _predict(model, images, output='cam', bg_threshold='tracked')
+    assert len(logged) == 1
+    _predict(model, images, output='cam_aux', bg_threshold='tracked')
+    assert len(logged) == 2 and 'threshold_aux' in logged[1][0]
+    model.threshold.num_fits.fill_(1)
+    model._unfitted_warned.clear()
+    _predict(model, images, output='cam', bg_threshold='tracked')
+    assert len(logged) == 2
+    fixed = dict(type='GMMThresholdTracker', threshold_mode='fixed')
+    model = _model(threshold=fixed, threshold_aux=fixed)
+    _predict(model, images, output='cam', bg_threshold='tracked')
+    assert len(logged) == 2
+
+
 @pytest.mark.parametrize('dual_key', ['threshold', 'threshold_aux'])
 def test_tracked_threshold_needs_single_thresholds(dual_key):
     """Either tracker being dual refuses 'tracked', at build and predict."""
@@ -603,6 +631,16 @@ def test_bad_test_cfg_refused_at_build_and_predict(test_cfg):
     model = _model()
     with pytest.raises(ValueError):
         _predict(model, **test_cfg)
+
+
+def test_array_bg_threshold_gets_our_error():
+    """An array is neither a number nor 'tracked': our message, not numpy's
+    ambiguous truth value."""
+    bad = dict(output='cam', bg_threshold=np.array([0.3, 0.5]))
+    with pytest.raises(ValueError, match='bg_threshold must be'):
+        _model(test_cfg=bad)
+    with pytest.raises(ValueError, match='bg_threshold must be'):
+        _predict(_model(), **bad)
 
 
 def test_cam_output_needs_image_labels():
