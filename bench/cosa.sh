@@ -14,10 +14,9 @@
 # cpl ablations)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
-PY=${PY:-.venv/bin/python}
-OUT=${OUT:-work_dirs/bench}
+source bench/steps.sh  # PY, OUT, positive_int, step NAME CMD...
 ABL_ITERS=${ABL_ITERS:-800}
+positive_int ABL_ITERS "$ABL_ITERS"
 DIR=configs/cosa
 COSA=$DIR/cosa_efficientnet-lite0_1600it_synthvoc-224.py
 CKPT=$OUT/cosa/iter_1600.pth
@@ -26,11 +25,6 @@ ROWS="cam2seg-baseline wo-sa wo-raw wo-csc vanilla-cam s2c-detach-features \
 s2c-detach-classifier fixed-threshold-0.3 fixed-threshold-0.4 \
 fixed-threshold-0.5 fixed-threshold-0.6 fixed-threshold-0.7"
 STEPS=${*:-cosa cosa_test cpl ablations}
-[[ $ABL_ITERS =~ ^[1-9][0-9]*$ ]] || {
-  echo "ABL_ITERS must be a positive integer, got '$ABL_ITERS'" >&2; exit 2; }
-mkdir -p "$OUT"
-
-source bench/steps.sh  # step NAME CMD...
 
 test_row() {  # test_row NAME [cfg-options...]: the main checkpoint on val
   local name=$1; shift

@@ -10,9 +10,7 @@
 # cls labels seg plain_sgd aux_labels0 control multi_task)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
-PY=${PY:-.venv/bin/python}
-OUT=${OUT:-work_dirs/bench}
+source bench/steps.sh  # PY, OUT, positive_int, step NAME CMD...
 SEEDS=${SEEDS:-0 1 2}
 CLS=configs/cam_baseline/cam_efficientnet-lite0_800it_synthvoc-224.py
 SEG=configs/cam_baseline/largefov_efficientnet-lite0_800it_synthvoc-224_pseudo.py
@@ -24,9 +22,6 @@ LABELS=$OUT/cam_cls/pseudo_labels/cam/stage_0
 AUX_CLS=$OUT/auxsegnet_cls/iter_800.pth
 AUX_LABELS=$OUT/auxsegnet/pseudo_labels/auxsegnet/stage_0
 STEPS=${*:-cls labels seg plain_sgd aux_labels0 control multi_task}
-mkdir -p "$OUT"
-
-source bench/steps.sh  # step NAME CMD...
 
 for s in $STEPS; do case $s in
 cls) step cls_train $PY tools/train.py $CLS --work-dir $OUT/cam_cls \

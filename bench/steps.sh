@@ -1,4 +1,8 @@
-# Sourced by the bench/*.sh run scripts: `step NAME CMD...` runs CMD unless
+# Sourced by the bench/*.sh run scripts, from the repository root, after
+# `set -euo pipefail`: sets the malloc settings of docs/benchmarks.md, PY
+# (default .venv/bin/python) and OUT (default work_dirs/bench, created).
+# `positive_int NAME VALUE` exits with an error unless VALUE is one.
+# `step NAME CMD...` runs CMD unless
 # NAME is listed in $OUT/done.txt, logs it to $OUT/NAME.log and records its
 # wall time and peak RSS in $OUT/times.txt; a finished step is appended to
 # done.txt, so an interrupted script resumes at the first unfinished step.
@@ -7,6 +11,16 @@
 # log is appended to, not replaced, and the times line reads `resumed`.
 # To retrain a finished step from scratch, remove its name from done.txt
 # AND its work dir (otherwise it resumes from the last checkpoint there).
+export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
+PY=${PY:-.venv/bin/python}
+OUT=${OUT:-work_dirs/bench}
+mkdir -p "$OUT"
+
+positive_int() {
+  [[ $2 =~ ^[1-9][0-9]*$ ]] || {
+    echo "$1 must be a positive integer, got '$2'" >&2; exit 2; }
+}
+
 step() {
   local name=$1; shift
   if grep -qx "$name" "$OUT/done.txt" 2>/dev/null; then

@@ -11,19 +11,15 @@
 # wsfcn_tta ablations)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
-PY=${PY:-.venv/bin/python}
-OUT=${OUT:-work_dirs/bench}
+source bench/steps.sh  # PY, OUT, positive_int, step NAME CMD...
 ABL_ITERS=${ABL_ITERS:-400}
+positive_int ABL_ITERS "$ABL_ITERS"
 DIR=configs/wsfcn
 WSFCN=$DIR/wsfcn_efficientnet-lite0_1600it_synthvoc-224.py
 SSSS=$DIR/ssss_efficientnet-lite0_1600it_synthvoc-224.py
 ROWS="baseline fca-mclm fca sf2 context-nonlocal context-large-kernel \
 context-ppm fusion-sum fusion-concat fusion-mul"
 STEPS=${*:-wsfcn ssss wsfcn_tta ablations}
-mkdir -p "$OUT"
-
-source bench/steps.sh  # step NAME CMD...
 
 short() {  # short NAME CONFIG: one row at ABL_ITERS iterations
   local warmup=$(( (ABL_ITERS * 7 + 15) / 30 ))
