@@ -157,8 +157,8 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
       or ``'tracked'``, the threshold the network's tracker (``threshold``
       for ``'cam'``, ``threshold_aux`` for ``'cam_aux'``) holds, i.e. the
       CPL threshold of the checkpoint's last training iteration (single
-      threshold modes only; a fitting tracker never fitted warns and gives
-      its initial threshold).
+      threshold modes only; a ``'gmm2'`` tracker never fitted, e.g. of a
+      checkpoint not loaded, gives its ``init_xi`` and warns once).
     - ``crf`` (bool | dict): dense CRF, True for the code's
       :data:`COSA_CRF`.
 
@@ -326,8 +326,8 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
 
     def _tracked_threshold(self, output: str) -> float:
         """The threshold ``output``'s tracker holds (``bg_threshold=
-        'tracked'``); warns once when a fitting tracker was never fitted, so
-        that its initial threshold is used."""
+        'tracked'``). A fitting (``'gmm2'``) tracker never fitted holds its
+        initial threshold: warns once per tracker."""
         name = 'threshold' if output == 'cam' else 'threshold_aux'
         tracker = getattr(self, name)
         if (tracker.threshold_mode != 'fixed' and int(tracker.num_fits) == 0
