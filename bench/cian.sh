@@ -10,17 +10,12 @@
 # control ablations table4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
-PY=${PY:-.venv/bin/python}
-OUT=${OUT:-work_dirs/bench}
+source bench/steps.sh  # malloc settings, PY, OUT, step NAME CMD...
 DATA=../shared/data/synthvoc
 DIR=configs/cian
 CIAN=$DIR/cian_efficientnet-lite0_2x400it_synthvoc-224.py
 SEEDS=$OUT/cian_seeds
 STEPS=${*:-seeds cian control ablations table4}
-mkdir -p "$OUT"
-
-source bench/steps.sh  # step NAME CMD...
 
 evaluate() {  # evaluate NAME LABEL_DIR: label quality on the train masks
   step "$1" $PY tools/eval_pseudo_labels.py "$2" --data-root $DATA \
@@ -60,11 +55,13 @@ ablations)
   for row in self-affinity ce full random-ce random-full; do
     round1 $row $DIR/ablations/${row}_efficientnet-lite0_1x400it_synthvoc-224.py
   done
-  step cian_abl_self-affinity_crf $PY tools/test.py \
-    $DIR/ablations/self-affinity_efficientnet-lite0_1x400it_synthvoc-224.py \
-    $OUT/cian_ablations/self-affinity/iter_400.pth \
-    --work-dir $OUT/cian_ablations/self-affinity/test_crf \
-    --cfg-options model.test_cfg.crf=True ;;
+  for row in self-affinity full; do
+    step cian_abl_${row}_crf $PY tools/test.py \
+      $DIR/ablations/${row}_efficientnet-lite0_1x400it_synthvoc-224.py \
+      $OUT/cian_ablations/$row/iter_400.pth \
+      --work-dir $OUT/cian_ablations/$row/test_crf \
+      --cfg-options model.test_cfg.crf=True
+  done ;;
 table4)
   for ratio in 0.05 0.10; do
     step cian_seeds_gt$ratio $PY tools/substitute_gt_labels.py $SEEDS \
