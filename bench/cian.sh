@@ -15,7 +15,9 @@ DATA=../shared/data/synthvoc
 DIR=configs/cian
 CIAN=$DIR/cian_efficientnet-lite0_2x400it_synthvoc-224.py
 SEEDS=$OUT/cian_seeds
-STEPS=${*:-seeds cian control ablations table4}
+KNOWN="seeds cian control ablations table4"
+STEPS=${*:-$KNOWN}
+check_steps "$KNOWN" $STEPS
 
 evaluate() {  # evaluate NAME LABEL_DIR: label quality on the train masks
   step "$1" $PY tools/eval_pseudo_labels.py "$2" --data-root $DATA \
@@ -73,6 +75,5 @@ table4)
         train_dataloader.dataset.pseudo_label_dir=$OUT/cian_seeds_gt$ratio
     done
   done ;;
-*) echo "unknown step $s" >&2; exit 2 ;;
 esac; done
 grep -H -o "mIoU: [0-9.]*" $OUT/cian*.log | sed 's/^/val /' || true

@@ -24,7 +24,9 @@ TRAIN_SPLIT=test_dataloader.dataset.ann_file=ImageSets/Segmentation/train.txt
 ROWS="cam2seg-baseline wo-sa wo-raw wo-csc vanilla-cam s2c-detach-features \
 s2c-detach-classifier fixed-threshold-0.3 fixed-threshold-0.4 \
 fixed-threshold-0.5 fixed-threshold-0.6 fixed-threshold-0.7"
-STEPS=${*:-cosa cosa_test cpl ablations}
+KNOWN="cosa cosa_test cpl ablations"
+STEPS=${*:-$KNOWN}
+check_steps "$KNOWN" $STEPS
 
 test_row() {  # test_row NAME [cfg-options...]: the main checkpoint on val
   local name=$1; shift
@@ -63,7 +65,6 @@ ablations)
   for row in $ROWS; do
     short $row $DIR/ablations/${row}_efficientnet-lite0_1600it_synthvoc-224.py
   done ;;
-*) echo "unknown step $s" >&2; exit 2 ;;
 esac; done
 # val mIoU, except cosa_test_cam*_train.log: CPL quality on train
 grep -H -o "mIoU: [0-9.]*" "$OUT"/cosa*.log || true

@@ -21,7 +21,9 @@ MULTI=configs/auxsegnet_plus/ablations/multi-task_1x200it_synthvoc-224.py
 LABELS=$OUT/cam_cls/pseudo_labels/cam/stage_0
 AUX_CLS=$OUT/auxsegnet_cls/iter_800.pth
 AUX_LABELS=$OUT/auxsegnet/pseudo_labels/auxsegnet/stage_0
-STEPS=${*:-cls labels seg plain_sgd aux_labels0 control multi_task}
+KNOWN="cls labels seg plain_sgd aux_labels0 control multi_task"
+STEPS=${*:-$KNOWN}
+check_steps "$KNOWN" $STEPS
 
 for s in $STEPS; do case $s in
 cls) step cls_train $PY tools/train.py $CLS --work-dir $OUT/cam_cls \
@@ -49,6 +51,5 @@ control) step aux_control $PY tools/train.py $CONTROL \
 multi_task) step ablation_multi-task $PY tools/train.py $MULTI \
        --work-dir $OUT/ablations/multi-task --cfg-options randomness.seed=0 \
        load_from=$AUX_CLS train_dataloader.dataset.pseudo_label_dir=$AUX_LABELS ;;
-*) echo "unknown step $s" >&2; exit 2 ;;
 esac; done
 grep -H -o "mIoU: [0-9.]*" $OUT/*.log | sed 's/^/val /' || true

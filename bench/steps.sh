@@ -1,6 +1,7 @@
 # Sourced by the bench/*.sh run scripts, from the repository root, after
 # `set -euo pipefail`: sets the malloc settings of docs/benchmarks.md, PY
 # (default .venv/bin/python) and OUT (default work_dirs/bench, created).
+# `check_steps`, below, validates the step names of a run up front.
 # `positive_int NAME VALUE` exits with an error unless VALUE is one.
 # `step NAME CMD...` runs CMD unless
 # NAME is listed in $OUT/done.txt, logs it to $OUT/NAME.log and records its
@@ -15,6 +16,14 @@ export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
 PY=${PY:-.venv/bin/python}
 OUT=${OUT:-work_dirs/bench}
 mkdir -p "$OUT"
+
+# `check_steps "KNOWN ..." STEP...` exits with an error before any step runs
+# unless every STEP is one of KNOWN.
+check_steps() {
+  local list=$1 s; shift
+  for s in "$@"; do [[ " $list " == *" $s "* ]] || {
+    echo "unknown step '$s' (known: $list)" >&2; exit 2; }; done
+}
 
 positive_int() {
   [[ $2 =~ ^[1-9][0-9]*$ ]] || {

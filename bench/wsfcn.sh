@@ -19,7 +19,9 @@ WSFCN=$DIR/wsfcn_efficientnet-lite0_1600it_synthvoc-224.py
 SSSS=$DIR/ssss_efficientnet-lite0_1600it_synthvoc-224.py
 ROWS="baseline fca-mclm fca sf2 context-nonlocal context-large-kernel \
 context-ppm fusion-sum fusion-concat fusion-mul"
-STEPS=${*:-wsfcn ssss wsfcn_tta ablations}
+KNOWN="wsfcn ssss wsfcn_tta ablations"
+STEPS=${*:-$KNOWN}
+check_steps "$KNOWN" $STEPS
 
 short() {  # short NAME CONFIG: one row at ABL_ITERS iterations
   local warmup=$(( (ABL_ITERS * 7 + 15) / 30 ))
@@ -30,13 +32,17 @@ short() {  # short NAME CONFIG: one row at ABL_ITERS iterations
     default_hooks.checkpoint.interval=$ABL_ITERS
 }
 
+MSF=('model.test_cfg.scales=[1.0,0.5,1.5,2.0]' model.test_cfg.flip=True
+     'model.test_cfg.pad_size=[512,512]')  # the paper's test-time extras
+
 for s in $STEPS; do case $s in
 wsfcn) step wsfcn_train $PY tools/train.py $WSFCN --work-dir $OUT/wsfcn ;;
-ssss) step ssss_train $PY tools/train.py $SSSS --work-dir $OUT/ssss ;;
+ssss)
+  step ssss_train $PY tools/train.py $SSSS --work-dir $OUT/ssss
+  step ssss_test_msf $PY tools/test.py $SSSS $OUT/ssss/iter_1600.pth \
+    --work-dir $OUT/ssss/test_msf --cfg-options "${MSF[@]}" ;;
 wsfcn_tta)
   CKPT=$OUT/wsfcn/iter_1600.pth
-  MSF=('model.test_cfg.scales=[1.0,0.5,1.5,2.0]' model.test_cfg.flip=True
-       'model.test_cfg.pad_size=[512,512]')
   step wsfcn_test_ms $PY tools/test.py $WSFCN $CKPT \
     --work-dir $OUT/wsfcn/test_ms --cfg-options \
     'model.test_cfg.scales=[1.0,0.5,1.5,2.0]' 'model.test_cfg.pad_size=[512,512]'
@@ -48,14 +54,11 @@ wsfcn_tta)
     --work-dir $OUT/wsfcn/test_msf_crf --cfg-options "${MSF[@]}" model.test_cfg.crf=True
   step wsfcn_test_msf_gt $PY tools/test.py $WSFCN $CKPT \
     --work-dir $OUT/wsfcn/test_msf_gt --cfg-options "${MSF[@]}" \
-    model.test_cfg.use_gt_labels=True
-  step ssss_test_msf $PY tools/test.py $SSSS $OUT/ssss/iter_1600.pth \
-    --work-dir $OUT/ssss/test_msf --cfg-options "${MSF[@]}" ;;
+    model.test_cfg.use_gt_labels=True ;;
 ablations)
   short wsfcn $WSFCN
   for row in $ROWS; do
     short $row $DIR/ablations/${row}_efficientnet-lite0_1600it_synthvoc-224.py
   done ;;
-*) echo "unknown step $s" >&2; exit 2 ;;
 esac; done
 grep -H -o "mIoU: [0-9.]*" $OUT/wsfcn*.log $OUT/ssss*.log | sed 's/^/val /' || true
