@@ -18,9 +18,10 @@ OUT=${OUT:-work_dirs/bench}
 mkdir -p "$OUT"
 
 # `check_steps "KNOWN ..." STEP...` exits with an error before any step runs
-# unless every STEP is one of KNOWN.
+# unless there is a STEP and every STEP is one of KNOWN.
 check_steps() {
   local list=$1 s; shift
+  (( $# )) || { echo "no step given (known: $list)" >&2; exit 2; }
   for s in "$@"; do [[ " $list " == *" $s "* ]] || {
     echo "unknown step '$s' (known: $list)" >&2; exit 2; }; done
 }
