@@ -1,8 +1,11 @@
 """Time and memory of CoSA's contrastive separation loss (CSC) on CPU.
 
-The paper's setting: batch 4 (2 per GPU on 2 GPUs), 20 foreground classes,
-the ViT-B/16 CAM grid of a 448 crop (28 x 28 tokens); the assignment
-network's aux CAM at the crop size. The worst case for the loss: every
+The paper's setting: 20 foreground classes, the ViT-B/16 CAM grid of a 448
+crop (28 x 28 tokens), the assignment network's aux CAM at the crop size,
+and the loss computed per GPU (no all-gather) on its batch: 2 images in the
+VOC configs (2 GPUs x 2), 4 at COCO's batch. Up to 5 images (3920 tokens)
+only the anchor bound acts, the contrast set holds every token; at 16
+both bounds act. The worst case for the loss: every
 token is confident, so ``Omega`` holds all ``batch x 28 x 28`` tokens (two
 classes per image, foreground tokens at 0.9 and background ones at 0.05
 against the threshold 0.5, perplexity 0.45 and 0.33 <= epsilon 1; checked
@@ -11,18 +14,22 @@ with the package's CPL and perplexity functions before timing).
 Rows: the default bounds (at most 1024 anchors and 4096 contrast tokens,
 cosa.md 2.11) and no bounds (every token of ``Omega`` an anchor and in the
 contrast set), at ``--batches`` (the paper's 4 and a larger one, where the
-unbounded similarity matrix grows with the square of the tokens). Time:
+unbounded similarity matrix grows with the square of the tokens). The
+anchors are drawn ones; the loss drops an anchor without a positive or a
+negative, which no anchor lacks here (hundreds of tokens per label). Time:
 median forward + backward over ``--repeats`` runs after one warm-up run.
 Memory: growth of the process's peak RSS over the first run, in a fresh
 subprocess per row (``ru_maxrss``; run with the malloc settings of
-docs/benchmarks.md so that freed memory is reused, not returned).
+docs/benchmarks.md so that freed memory is reused, not returned; the
+output records them). Peak-RSS growth is coarse: a few MiB of noise.
 
 Usage:
     MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736 \\
-        python bench/csc.py [--batches 4 16] [--threads 2] [--out r.json]
+        python bench/csc.py [--batches 2 4 16] [--threads 2] [--out r.json]
 """
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -37,6 +44,7 @@ from mmseg_wsss.pseudo_labels import cam_pseudo_labels, perplexity
 
 NUM_CLASSES = 20
 THRESHOLD = 0.5
+MALLOC_VARS = ('MALLOC_MMAP_MAX_', 'MALLOC_TRIM_THRESHOLD_')
 
 
 def make_inputs(batch: int, grid: int, crop: int,
@@ -54,6 +62,7 @@ def make_inputs(batch: int, grid: int, crop: int,
         labels[i, classes] = 1
         for k, c in enumerate(classes):
             aux[i, c][owner[i] == k + 1] = 0.9
+    aux = aux * labels[..., None, None]  # label-masked, as the loss expects
     aux = torch.nn.functional.interpolate(aux, size=(crop, crop))
     return cam.requires_grad_(), aux, labels
 
@@ -76,6 +85,7 @@ def build_loss(bounded: bool, tokens: int) -> ContrastiveSeparationLoss:
 
 def measure(batch: int, bounded: bool, args: argparse.Namespace) -> dict:
     """Time (ms) and peak-RSS growth (MiB) of one row, in this process."""
+    torch.manual_seed(0)  # the loss draws its anchors from the global RNG
     cam, aux, labels = make_inputs(batch, args.grid, args.crop)
     tokens = batch * args.grid**2
     loss_fn = build_loss(bounded, tokens)
@@ -111,22 +121,30 @@ def measure_child(batch: int, bounded: bool,
     cmd = [sys.executable, __file__, '--row', f'{batch}:{int(bounded)}',
            '--grid', str(args.grid), '--crop', str(args.crop),
            '--repeats', str(args.repeats), '--threads', str(args.threads)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode:
+        lines = proc.stderr.strip().splitlines() or [f'exit {proc.returncode}']
+        raise RuntimeError(f'row batch {batch}, bounded {bounded}: '
+                           f'{lines[-1]}')
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def markdown(rows: list, args: argparse.Namespace) -> str:
     """The rows as a markdown table."""
+    default = ContrastiveSeparationLoss()
+    malloc = ', '.join(f'{k}={os.environ.get(k, "unset")}'
+                       for k in MALLOC_VARS)
     lines = [
         f'CSC forward + backward, {NUM_CLASSES} classes, {args.grid} x '
         f'{args.grid} grid, aux CAM {args.crop}^2, torch '
         f'{torch.__version__}, {args.threads} threads, median of '
-        f'{args.repeats}.', '',
+        f'{args.repeats}; {malloc}.', '',
         '| batch | tokens in Omega | bounds | anchors x contrast | ms '
         '| peak RSS growth (MiB) |', '| --- | --- | --- | --- | --- | --- |'
     ]
     for r in rows:
-        bounds = '1024 / 4096' if r['bounded'] else 'none'
+        bounds = (f'{default.max_anchors} / {default.max_contrast}'
+                  if r['bounded'] else 'none')
         lines.append(f"| {r['batch']} | {r['tokens']} | {bounds} "
                      f"| {r['anchors']} x {r['contrast']} | {r['ms']:.1f} "
                      f"| {r['peak_growth_mib']:.0f} |")
@@ -136,7 +154,8 @@ def markdown(rows: list, args: argparse.Namespace) -> str:
 def parse_args() -> argparse.Namespace:
     """Command-line arguments."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--batches', type=int, nargs='+', default=[4, 16])
+    parser.add_argument('--batches', type=int, nargs='+',
+                        default=[2, 4, 16])
     parser.add_argument('--grid', type=int, default=28)
     parser.add_argument('--crop', type=int, default=448)
     parser.add_argument('--repeats', type=int, default=20)
@@ -162,7 +181,9 @@ def main() -> None:
     print(markdown(rows, args))
     if args.out:
         with open(args.out, 'w') as f:
-            json.dump(dict(rows=rows, args=vars(args)), f, indent=2)
+            settings = {k: v for k, v in vars(args).items() if k != 'row'}
+            settings.update({k: os.environ.get(k) for k in MALLOC_VARS})
+            json.dump(dict(rows=rows, settings=settings), f, indent=2)
 
 
 if __name__ == '__main__':
