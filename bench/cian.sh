@@ -71,6 +71,7 @@ table4)
   for ratio in 0.05 0.10; do
     step cian_seeds_gt$ratio $PY tools/substitute_gt_labels.py $SEEDS \
       $OUT/cian_seeds_gt$ratio --ratio $ratio --seed 0 --data-root $DATA
+    evaluate cian_seeds_gt${ratio}_eval $OUT/cian_seeds_gt$ratio
     for row in self-affinity full; do
       step cian_t4_${row}_gt$ratio $PY tools/train.py \
         $DIR/ablations/${row}_efficientnet-lite0_1x400it_synthvoc-224.py \
