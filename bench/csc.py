@@ -5,16 +5,17 @@ crop (28 x 28 tokens), the assignment network's aux CAM at the crop size,
 and the loss computed per GPU (no all-gather) on its batch: 2 images in the
 VOC configs (2 GPUs x 2), 4 at COCO's batch. Up to 5 images (3920 tokens)
 only the anchor bound acts, the contrast set holds every token; at 16
-both bounds act. The worst case for the loss: every
-token is confident, so ``Omega`` holds all ``batch x 28 x 28`` tokens (two
+both bounds act. The worst case for the loss: every token is confident,
+so ``Omega`` holds all ``batch x 28 x 28`` tokens (two
 classes per image, foreground tokens at 0.9 and background ones at 0.05
 against the threshold 0.5, perplexity 0.45 and 0.33 <= epsilon 1; checked
 with the package's CPL and perplexity functions before timing).
 
 Rows: the default bounds (at most 1024 anchors and 4096 contrast tokens,
 cosa.md 2.11) and no bounds (every token of ``Omega`` an anchor and in the
-contrast set), at ``--batches`` (the paper's 4 and a larger one, where the
-unbounded similarity matrix grows with the square of the tokens). The
+contrast set), at ``--batches`` (default 2, 4 and 16: the paper's two
+and a larger one, where the unbounded similarity matrix grows with the
+square of the tokens). The
 anchors are drawn ones; the loss drops an anchor without a positive or a
 negative, which no anchor lacks here (hundreds of tokens per label). Time:
 median forward + backward over ``--repeats`` runs after one warm-up run.

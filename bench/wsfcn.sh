@@ -3,8 +3,9 @@
 # the two models at the protocol's 1,600 iterations, WS-FCN's test-time rows
 # (multi-scale + flip, CRF, "§" labels), SSSS's multi-scale + flip row, and
 # the Table I / II rows at a shorter schedule (ABL_ITERS, default 400, the
-# same 7/30 warm-up share) beside WS-FCN at that schedule. Logs, wall times and peak memory go to
-# $OUT (default work_dirs/bench); finished steps are skipped on a re-run.
+# same 7/30 warm-up share) beside WS-FCN at that schedule. Logs, wall times
+# and peak memory go to $OUT (default work_dirs/bench); finished steps are
+# skipped on a re-run.
 # About 1.5-2 h per 1,600-iteration run and 25-35 min per ablation row on
 # 2 CPU cores: run the steps you need.
 # Usage: bash bench/wsfcn.sh [step ...] (default, in order: wsfcn ssss
