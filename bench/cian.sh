@@ -18,7 +18,9 @@ CIAN=$DIR/cian_efficientnet-lite0_2x400it_synthvoc-224.py
 SEEDS=$OUT/cian_seeds
 KNOWN="seeds cian control ablations table4"
 STEPS=${*:-$KNOWN}
+set -f  # a quoted * or ? reaches check_steps as typed
 check_steps "$KNOWN" $STEPS
+set +f
 
 evaluate() {  # evaluate NAME LABEL_DIR: label quality on the train masks
   step "$1" $PY tools/eval_pseudo_labels.py "$2" --data-root $DATA \

@@ -26,7 +26,9 @@ s2c-detach-classifier fixed-threshold-0.3 fixed-threshold-0.4 \
 fixed-threshold-0.5 fixed-threshold-0.6 fixed-threshold-0.7"
 KNOWN="cosa cosa_test cpl ablations"
 STEPS=${*:-$KNOWN}
+set -f  # a quoted * or ? reaches check_steps as typed
 check_steps "$KNOWN" $STEPS
+set +f
 
 test_row() {  # test_row NAME [cfg-options...]: the main checkpoint on val
   local name=$1; shift

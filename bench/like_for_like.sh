@@ -23,7 +23,9 @@ AUX_CLS=$OUT/auxsegnet_cls/iter_800.pth
 AUX_LABELS=$OUT/auxsegnet/pseudo_labels/auxsegnet/stage_0
 KNOWN="cls labels seg plain_sgd aux_labels0 control multi_task"
 STEPS=${*:-$KNOWN}
+set -f  # a quoted * or ? reaches check_steps as typed
 check_steps "$KNOWN" $STEPS
+set +f
 
 for s in $STEPS; do case $s in
 cls) step cls_train $PY tools/train.py $CLS --work-dir $OUT/cam_cls \

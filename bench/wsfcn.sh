@@ -22,7 +22,9 @@ ROWS="baseline fca-mclm fca sf2 context-nonlocal context-large-kernel \
 context-ppm fusion-sum fusion-concat fusion-mul"
 KNOWN="wsfcn ssss wsfcn_tta ablations"
 STEPS=${*:-$KNOWN}
+set -f  # a quoted * or ? reaches check_steps as typed
 check_steps "$KNOWN" $STEPS
+set +f
 
 short() {  # short NAME CONFIG: one row at ABL_ITERS iterations
   local warmup=$(( (ABL_ITERS * 7 + 15) / 30 ))
