@@ -81,5 +81,6 @@ table4)
         train_dataloader.dataset.pseudo_label_dir=$OUT/cian_seeds_gt$ratio
     done
   done ;;
+*) echo "$0: no case for known step '$s'" >&2; exit 3 ;;
 esac; done
 grep -H -o "mIoU: [0-9.]*" $OUT/cian*.log | sed 's/^/val /' || true

@@ -67,6 +67,7 @@ ablations)
   for row in $ROWS; do
     short $row $DIR/ablations/${row}_efficientnet-lite0_1600it_synthvoc-224.py
   done ;;
+*) echo "$0: no case for known step '$s'" >&2; exit 3 ;;
 esac; done
 # val mIoU, except cosa_test_cam*_train.log: CPL quality on train
 grep -H -o "mIoU: [0-9.]*" "$OUT"/cosa*.log || true

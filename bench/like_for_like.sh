@@ -53,5 +53,6 @@ control) step aux_control $PY tools/train.py $CONTROL \
 multi_task) step ablation_multi-task $PY tools/train.py $MULTI \
        --work-dir $OUT/ablations/multi-task --cfg-options randomness.seed=0 \
        load_from=$AUX_CLS train_dataloader.dataset.pseudo_label_dir=$AUX_LABELS ;;
+*) echo "$0: no case for known step '$s'" >&2; exit 3 ;;
 esac; done
 grep -H -o "mIoU: [0-9.]*" $OUT/*.log | sed 's/^/val /' || true

@@ -1,6 +1,7 @@
 # Sourced by the bench/*.sh run scripts, from the repository root, after
 # `set -euo pipefail`: sets the malloc settings of docs/benchmarks.md, PY
-# (default .venv/bin/python) and OUT (default work_dirs/bench, created).
+# (default .venv/bin/python) and OUT (default work_dirs/bench, created by
+# the first `step`).
 # `check_steps`, below, validates the step names of a run up front.
 # `positive_int NAME VALUE` exits with an error unless VALUE is one.
 # `step NAME CMD...` runs CMD unless
@@ -15,7 +16,6 @@
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
 PY=${PY:-.venv/bin/python}
 OUT=${OUT:-work_dirs/bench}
-mkdir -p "$OUT"
 
 # `check_steps "KNOWN ..." STEP...` exits with an error before any step runs
 # unless there is a STEP and every STEP is one of KNOWN.
@@ -35,6 +35,7 @@ step() {
   local name=$1; shift
   if grep -qx "$name" "$OUT/done.txt" 2>/dev/null; then
     echo "== $name: done before, skipped"; return; fi
+  mkdir -p "$OUT"
   local args=("$@") work_dir="" resumed="" i
   for ((i = 0; i < ${#args[@]} - 1; i++)); do
     [[ ${args[i]} == --work-dir ]] && work_dir=${args[i + 1]}; done

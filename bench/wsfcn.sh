@@ -63,5 +63,6 @@ ablations)
   for row in $ROWS; do
     short $row $DIR/ablations/${row}_efficientnet-lite0_1600it_synthvoc-224.py
   done ;;
+*) echo "$0: no case for known step '$s'" >&2; exit 3 ;;
 esac; done
 grep -H -o "mIoU: [0-9.]*" $OUT/wsfcn*.log $OUT/ssss*.log | sed 's/^/val /' || true
