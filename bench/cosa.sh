@@ -7,8 +7,8 @@
 # val; and the section 4 rows at a shorter schedule (ABL_ITERS, default 800,
 # the same 3/16 warm-up share, the EMA's time constant kept relative to the
 # schedule: momentum 1 - 0.9994 ** (32000 / ABL_ITERS), except for the rows
-# whose AN is ON, momentum 1) beside the full model at that schedule. Logs, wall times and peak memory
-# go to $OUT (default work_dirs/bench); finished steps are skipped on a
+# whose AN is ON, momentum 1) beside the full model at that schedule.
+# Logs, wall times and peak memory go to $OUT (default work_dirs/bench); finished steps are skipped on a
 # re-run and an interrupted training resumes from its last checkpoint.
 # Usage: bash bench/cosa.sh [step ...] (default, in order: cosa cosa_test
 # cpl ablations)

@@ -33,7 +33,7 @@ positive_int() {
 
 step() {
   local name=$1; shift
-  if grep -qx "$name" "$OUT/done.txt" 2>/dev/null; then
+  if grep -qxF "$name" "$OUT/done.txt" 2>/dev/null; then
     echo "== $name: done before, skipped"; return; fi
   mkdir -p "$OUT"
   local args=("$@") work_dir="" resumed="" i

@@ -6,7 +6,7 @@
 # same 7/30 warm-up share) beside WS-FCN at that schedule. Logs, wall times
 # and peak memory go to $OUT (default work_dirs/bench); finished steps are
 # skipped on a re-run.
-# About 1.5-2 h per 1,600-iteration run and 25-35 min per ablation row on
+# About 1.5-2 h per 1,600-iteration run and about 20 min per ablation row on
 # 2 CPU cores: run the steps you need.
 # Usage: bash bench/wsfcn.sh [step ...] (default, in order: wsfcn ssss
 # wsfcn_tta ablations)
