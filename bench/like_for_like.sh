@@ -12,6 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/steps.sh  # PY, OUT, positive_int, step NAME CMD...
 SEEDS=${SEEDS:-0 1 2}
+[[ $SEEDS =~ ^\ *[0-9]+(\ +[0-9]+)*\ *$ ]] || {
+  echo "SEEDS must be non-negative integers separated by spaces, got '$SEEDS'" >&2
+  exit 2; }
 CLS=configs/cam_baseline/cam_efficientnet-lite0_800it_synthvoc-224.py
 SEG=configs/cam_baseline/largefov_efficientnet-lite0_800it_synthvoc-224_pseudo.py
 SGD0=configs/cam_baseline/largefov_efficientnet-lite0_800it_synthvoc-224_pseudo_plain-sgd.py
