@@ -12,8 +12,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/steps.sh  # PY, OUT, positive_int, step NAME CMD...
 SEEDS=${SEEDS:-0 1 2}
-[[ $SEEDS =~ ^\ *[0-9]+(\ +[0-9]+)*\ *$ ]] || {
-  echo "SEEDS must be non-negative integers separated by spaces, got '$SEEDS'" >&2
+SEED_RE='(0|[1-9][0-9]{0,8})'  # below 2**32 (numpy), no leading zeros
+[[ $SEEDS =~ ^\ *$SEED_RE(\ +$SEED_RE)*\ *$ ]] || {
+  echo "SEEDS must be integers 0-999999999 separated by spaces, got '$SEEDS'" >&2
   exit 2; }
 CLS=configs/cam_baseline/cam_efficientnet-lite0_800it_synthvoc-224.py
 SEG=configs/cam_baseline/largefov_efficientnet-lite0_800it_synthvoc-224_pseudo.py

@@ -4,7 +4,8 @@
 # the first `step`).
 # `check_steps`, below, validates the step names of a run up front.
 # `positive_int NAME VALUE` exits with an error unless VALUE is one.
-# A PY that is not a command exits with an error before any step runs.
+# A PY whose first word is not a command exits with an error before any
+# step runs.
 # `step NAME CMD...` runs CMD unless
 # NAME is listed in $OUT/done.txt, logs it to $OUT/NAME.log and records its
 # wall time and peak RSS in $OUT/times.txt; a finished step is appended to
@@ -17,8 +18,8 @@
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
 PY=${PY:-.venv/bin/python}
 OUT=${OUT:-work_dirs/bench}
-command -v "$PY" > /dev/null || {
-  echo "PY='$PY' is not a Python interpreter here (run \`make install\` or set PY)" >&2
+command -v "${PY%% *}" > /dev/null || {  # PY may carry arguments
+  echo "PY='$PY': '${PY%% *}' is not a command (run \`make install\` or set PY)" >&2
   exit 2; }
 
 # `check_steps "KNOWN ..." STEP...` exits with an error before any step runs
