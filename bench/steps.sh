@@ -1,4 +1,4 @@
-# Sourced by the bench/*.sh run scripts, from the repository root, after
+# Sourced by bench/{cian,cosa,like_for_like,wsfcn}.sh, from the repository root, after
 # `set -euo pipefail`: sets the malloc settings of docs/benchmarks.md, PY
 # (default .venv/bin/python) and OUT (default work_dirs/bench, created by
 # the first `step`).
@@ -18,8 +18,9 @@
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
 PY=${PY:-.venv/bin/python}
 OUT=${OUT:-work_dirs/bench}
-command -v "${PY%% *}" > /dev/null || {  # PY may carry arguments
-  echo "PY='$PY': '${PY%% *}' is not a command (run \`make install\` or set PY)" >&2
+read -r PY_CMD _ <<< "$PY"  # PY may carry arguments
+command -v "$PY_CMD" > /dev/null || {
+  echo "PY='$PY': '$PY_CMD' is not a command (run \`make install\` or set PY)" >&2
   exit 2; }
 
 # `check_steps "KNOWN ..." STEP...` exits with an error before any step runs
