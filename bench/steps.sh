@@ -11,7 +11,9 @@
 # wall time and peak RSS in $OUT/times.txt; a finished step is appended to
 # done.txt, so an interrupted script resumes at the first unfinished step.
 # A training step interrupted after its first checkpoint (its --work-dir
-# holds mmengine's `last_checkpoint`) resumes from it with `--resume`; the
+# holds mmengine's `last_checkpoint`) resumes from it with `--resume` and
+# `load_from` set to that checkpoint (a `load_from` of the step, such as a
+# pretrained classifier, would otherwise be what mmengine resumes from); the
 # log is appended to, not replaced, and the times line reads `resumed`.
 # To retrain a finished step from scratch, remove its name from done.txt
 # AND its work dir (otherwise it resumes from the last checkpoint there).
@@ -37,17 +39,33 @@ positive_int() {
     echo "$1 must be a positive integer, got '$2'" >&2; exit 2; }
 }
 
+# `resume_args CKPT CMD...` sets `args` to CMD resuming from CKPT: every
+# `load_from=` option is dropped and `load_from=CKPT` follows the first
+# `--cfg-options` (or is appended with one), then `--resume`.
+resume_args() {
+  local ckpt=$1 a cfg=""; shift
+  args=()
+  for a in "$@"; do
+    [[ $a == load_from=* ]] && continue
+    args+=("$a")
+    [[ $a == --cfg-options && -z $cfg ]] && { args+=("load_from=$ckpt"); cfg=1; }
+  done
+  [[ -n $cfg ]] || args+=(--cfg-options "load_from=$ckpt")
+  args+=(--resume)
+}
+
 step() {
   local name=$1; shift
   if grep -qxF "$name" "$OUT/done.txt" 2>/dev/null; then
     echo "== $name: done before, skipped"; return; fi
   mkdir -p "$OUT"
-  local args=("$@") work_dir="" resumed="" i
+  local args=("$@") work_dir="" resumed="" ckpt i
   for ((i = 0; i < ${#args[@]} - 1; i++)); do
     [[ ${args[i]} == --work-dir ]] && work_dir=${args[i + 1]}; done
   if [[ -n $work_dir && -f $work_dir/last_checkpoint ]]; then
-    args+=(--resume); resumed=" resumed"
-    echo "== $name: resuming from $(cat "$work_dir/last_checkpoint")"
+    ckpt=$(< "$work_dir/last_checkpoint")
+    resume_args "$ckpt" "$@"; resumed=" resumed"
+    echo "== $name: resuming from $ckpt"
   else
     : > "$OUT/$name.log"
   fi
