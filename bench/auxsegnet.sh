@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # AuxSegNet on SynthVOC (docs/benchmarks.md), same phase (a) as AuxSegNet+
 # (bench/auxsegnet_plus.sh converts it). Its labels(0) also feed the
-# ablation rows (bench/auxsegnet_ablations.sh).
+# ablation rows (bench/auxsegnet_ablations.sh). Logs, wall times and peak
+# memory go to $OUT (default work_dirs/bench); finished steps are skipped on
+# a re-run.
 set -euo pipefail
-export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
-OUT=${OUT:-work_dirs/bench}
+cd "$(dirname "$0")/.."
+source bench/steps.sh  # PY, OUT, step NAME CMD...
 CFG=configs/auxsegnet/auxsegnet_efficientnet-lite0_4x200it_synthvoc-224.py
 WORK=$OUT/auxsegnet
-/usr/bin/time -v python tools/train.py $CFG --work-dir $WORK \
-    --cfg-options load_from=$OUT/auxsegnet_cls/iter_800.pth \
-    > $OUT/auxsegnet_train.log 2>&1
+CLS=$OUT/auxsegnet_cls/iter_800.pth
+test -f $CLS || { echo "phase (a) missing: $CLS (run bench/auxsegnet_plus.sh)" >&2; exit 1; }
+step auxsegnet_train $PY tools/train.py $CFG --work-dir $WORK \
+  --cfg-options load_from=$CLS
 for k in 0 1 2 3; do
-    python tools/eval_pseudo_labels.py $WORK/pseudo_labels/auxsegnet/stage_$k \
-        --data-root ../shared/data/synthvoc --split ImageSets/Segmentation/train.txt \
-        --out $WORK/labels_stage_$k.json
+  step auxsegnet_labels_stage_$k $PY tools/eval_pseudo_labels.py \
+    $WORK/pseudo_labels/auxsegnet/stage_$k \
+    --data-root ../shared/data/synthvoc --split ImageSets/Segmentation/train.txt \
+    --out $WORK/labels_stage_$k.json
 done
-python tools/test.py $CFG $WORK/iter_800.pth --work-dir $WORK/test_ss
+step auxsegnet_test_ss $PY tools/test.py $CFG $WORK/iter_800.pth \
+  --work-dir $WORK/test_ss

@@ -1,33 +1,26 @@
 #!/usr/bin/env bash
 # The CAM baseline and the fully supervised upper bound on SynthVOC, under the
 # benchmark protocol of docs/benchmarks.md. Every step's log, wall time and
-# peak memory go to $OUT (default work_dirs/bench). ~1 h on 2 CPU cores.
+# peak memory go to $OUT (default work_dirs/bench); finished steps are skipped
+# on a re-run. ~1 h on 2 CPU cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
-PY=${PY:-.venv/bin/python}
-OUT=${OUT:-work_dirs/bench}
+source bench/steps.sh  # PY, OUT, step NAME CMD...
 CLS=configs/cam_baseline/cam_efficientnet-lite0_800it_synthvoc-224.py
 SEG=configs/cam_baseline/largefov_efficientnet-lite0_800it_synthvoc-224_pseudo.py
 FULL=configs/fully_supervised/largefov_efficientnet-lite0_800it_synthvoc-224.py
 CLS_DIR=$OUT/cam_cls
 LABELS=$CLS_DIR/pseudo_labels/cam/stage_0
 SCALES="1.0 0.5 1.5 2.0"
-mkdir -p "$OUT"
-
-step() {  # step NAME CMD...: run, log, record wall time and peak RSS
-  local name=$1; shift
-  echo "== $name: $*" | tee -a "$OUT/steps.txt"
-  /usr/bin/time -f "$name wall_s=%e max_rss_kb=%M" -a -o "$OUT/times.txt" \
-    "$@" > "$OUT/$name.log" 2>&1
-  tail -1 "$OUT/times.txt"
-}
 
 step cls_train $PY tools/train.py $CLS --work-dir $CLS_DIR
 step cls_test_val_ms $PY tools/test.py $CLS $CLS_DIR/iter_800.pth \
   --work-dir $CLS_DIR/test_val_ms --cfg-options \
   "model.test_cfg.scales=[1.0,0.5,1.5,2.0]" model.test_cfg.flip=True
-THR=$(grep -o 'cam/best_thr: [0-9.]*' $OUT/cls_test_val_ms.log | tail -1 | awk '{print $2}')
+THR=$(grep -o 'cam/best_thr: [0-9.]*' $OUT/cls_test_val_ms.log | tail -1 |
+  awk '{print $2}') || true
+[[ -n $THR ]] || {
+  echo "no cam/best_thr in $OUT/cls_test_val_ms.log" >&2; exit 1; }
 echo "multi-scale background threshold (best on val): $THR" | tee -a "$OUT/steps.txt"
 step pseudo_labels $PY tools/make_pseudo_labels.py $CLS $CLS_DIR/iter_800.pth \
   --out-dir $LABELS --scales $SCALES --flip --bg-thr "$THR"

@@ -1,4 +1,4 @@
-# Sourced by bench/{cian,cosa,like_for_like,wsfcn}.sh, from the repository root, after
+# Sourced by every bench/*.sh, from the repository root, after
 # `set -euo pipefail`: sets the malloc settings of docs/benchmarks.md, PY
 # (default .venv/bin/python) and OUT (default work_dirs/bench, created by
 # the first `step`).
