@@ -26,5 +26,6 @@ for row in $ROWS; do
     --work-dir $OUT/ablations/$row --cfg-options \
     load_from=$OUT/auxsegnet_cls/iter_800.pth \
     train_dataloader.dataset.pseudo_label_dir=$labels
-  grep -o "mIoU: [0-9.]*" $OUT/ablation_$row.log | tail -1 | sed "s/^/$row /" || true
+  grep -o "mIoU: [0-9.]*" $OUT/ablation_$row.log | tail -1 | sed "s/^/$row /" |
+    grep . || echo "$row: no mIoU in $OUT/ablation_$row.log" >&2
 done

@@ -10,9 +10,9 @@ source bench/steps.sh  # PY, OUT, step NAME CMD...
 CFG=configs/auxsegnet_plus/auxsegnet-plus_efficientnet-lite0_4x200it_synthvoc-224.py
 WORK=$OUT/auxsegnet_plus
 CLS=$OUT/auxsegnet_cls/iter_800.pth
-mkdir -p $OUT/auxsegnet_cls
-test -f $CLS || $PY tools/model_converters/cam_classifier_to_auxsegnet.py \
-  $OUT/cam_cls/iter_800.pth $CLS
+[[ $CLS -nt $OUT/cam_cls/iter_800.pth ]] ||  # converted after the last training
+  $PY tools/model_converters/cam_classifier_to_auxsegnet.py \
+    $OUT/cam_cls/iter_800.pth $CLS
 step auxsegnet_plus_train $PY tools/train.py $CFG --work-dir $WORK \
   --cfg-options load_from=$CLS
 for k in 0 1 2 3; do

@@ -22,7 +22,7 @@ THR=$(grep -o 'cam/best_thr: [0-9.]*' $OUT/cls_test_val_ms.log | tail -1 |
 [[ -n $THR ]] || {
   echo "no cam/best_thr in $OUT/cls_test_val_ms.log" >&2; exit 1; }
 echo "multi-scale background threshold (best on val): $THR" | tee -a "$OUT/steps.txt"
-step pseudo_labels $PY tools/make_pseudo_labels.py $CLS $CLS_DIR/iter_800.pth \
+step pseudo_labels_thr$THR $PY tools/make_pseudo_labels.py $CLS $CLS_DIR/iter_800.pth \
   --out-dir $LABELS --scales $SCALES --flip --bg-thr "$THR"
 step seg_train $PY tools/train.py $SEG --work-dir $OUT/seg_pseudo \
   --cfg-options train_dataloader.dataset.pseudo_label_dir=$LABELS

@@ -45,9 +45,9 @@ plain_sgd) step seg_plain_sgd $PY tools/train.py $SGD0 \
        --work-dir $OUT/seg_plain_sgd --cfg-options randomness.seed=0 \
        train_dataloader.dataset.pseudo_label_dir=$LABELS ;;
 aux_labels0)
-     mkdir -p $OUT/auxsegnet_cls
-     test -f $AUX_CLS || $PY tools/model_converters/cam_classifier_to_auxsegnet.py \
-       $OUT/cam_cls/iter_800.pth $AUX_CLS
+     [[ $AUX_CLS -nt $OUT/cam_cls/iter_800.pth ]] ||  # converted after training
+       $PY tools/model_converters/cam_classifier_to_auxsegnet.py \
+         $OUT/cam_cls/iter_800.pth $AUX_CLS
      step aux_labels0 $PY tools/make_pseudo_labels.py $AUX $AUX_CLS \
        --out-dir $AUX_LABELS --cfg-options label_generator.refine=False \
        label_generator.update_saliency=False ;;

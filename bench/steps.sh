@@ -14,7 +14,9 @@
 # holds mmengine's `last_checkpoint`) resumes from it with `--resume` and
 # `load_from` set to that checkpoint (a `load_from` of the step, such as a
 # pretrained classifier, would otherwise be what mmengine resumes from); the
-# log is appended to, not replaced, and the times line reads `resumed`.
+# log is appended to, not replaced, and the times line reads `resumed`. A
+# work dir with a checkpoint but no step log (written by other means) is an
+# error, not resumed.
 # To retrain a finished step from scratch, remove its name from done.txt
 # AND its work dir (otherwise it resumes from the last checkpoint there).
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
@@ -63,6 +65,10 @@ step() {
   for ((i = 0; i < ${#args[@]} - 1; i++)); do
     [[ ${args[i]} == --work-dir ]] && work_dir=${args[i + 1]}; done
   if [[ -n $work_dir && -f $work_dir/last_checkpoint ]]; then
+    [[ -f $OUT/$name.log ]] || {
+      echo "== $name: $work_dir holds a checkpoint that this step did not" \
+        "write (no $OUT/$name.log): remove the work dir to retrain, or add" \
+        "$name to $OUT/done.txt to keep it" >&2; return 1; }
     ckpt=$(< "$work_dir/last_checkpoint")
     resume_args "$ckpt" "$@"; resumed=" resumed"
     echo "== $name: resuming from $ckpt"

@@ -36,11 +36,14 @@ def test_resume_replaces_load_from(tmp_path):
     work = tmp_path / 'w'
     work.mkdir()
     (work / 'last_checkpoint').write_text('w/iter_400.pth')
+    (tmp_path / 'out').mkdir()
+    (tmp_path / 'out' / 's.log').write_text('first part\n')
     res = run_step(tmp_path, 's', 'echo', 'train.py', '--work-dir', 'w',
                    '--cfg-options', 'a=1', 'load_from=cls.pth', 'b=2')
     assert res.returncode == 0, res.stderr
     logged = (tmp_path / 'out' / 's.log').read_text().split()
     assert logged == [
+        'first', 'part',
         'train.py', '--work-dir', 'w', '--cfg-options',
         'load_from=w/iter_400.pth', 'a=1', 'b=2', '--resume'
     ]
@@ -50,12 +53,25 @@ def test_resume_without_cfg_options(tmp_path):
     work = tmp_path / 'w'
     work.mkdir()
     (work / 'last_checkpoint').write_text('w/iter_8.pth')
+    (tmp_path / 'out').mkdir()
+    (tmp_path / 'out' / 's.log').touch()
     res = run_step(tmp_path, 's', 'echo', 'train.py', '--work-dir', 'w')
     assert res.returncode == 0, res.stderr
     logged = (tmp_path / 'out' / 's.log').read_text().split()
     assert logged[-3:] == ['--cfg-options', 'load_from=w/iter_8.pth',
                            '--resume']
     assert 'resumed' in (tmp_path / 'out' / 'times.txt').read_text()
+
+
+def test_foreign_checkpoint_is_not_resumed(tmp_path):
+    """A work dir whose checkpoint no step log accounts for is an error."""
+    work = tmp_path / 'w'
+    work.mkdir()
+    (work / 'last_checkpoint').write_text('w/iter_800.pth')
+    res = run_step(tmp_path, 's', 'echo', 'train.py', '--work-dir', 'w')
+    assert res.returncode == 1
+    assert 'did not write' in res.stderr
+    assert not (tmp_path / 'out' / 'done.txt').exists()
 
 
 def test_bad_py_is_a_clear_error(tmp_path):
