@@ -18,10 +18,14 @@ ROWS=${*:-$KNOWN}
 set -f  # a quoted * or ? reaches check_steps as typed
 check_steps "$KNOWN" $ROWS
 set +f
+labels_of() { [ "$1" = dual_ms-cam ] && echo $MS || echo $SS; }
+for row in $ROWS; do  # every row's labels(0) before the first training
+  labels=$(labels_of $row)
+  test -f $labels/meta.json || {
+    echo "labels(0) of row $row missing: $labels/meta.json" >&2; exit 1; }
+done
 for row in $ROWS; do
-  labels=$SS
-  [ "$row" = dual_ms-cam ] && labels=$MS
-  test -f $labels/meta.json || { echo "labels(0) missing: $labels" >&2; exit 1; }
+  labels=$(labels_of $row)
   step ablation_$row $PY tools/train.py $DIR/${row}_1x200it_synthvoc-224.py \
     --work-dir $OUT/ablations/$row --cfg-options \
     load_from=$OUT/auxsegnet_cls/iter_800.pth \

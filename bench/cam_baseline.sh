@@ -20,7 +20,8 @@ step cls_test_val_ms $PY tools/test.py $CLS $CLS_DIR/iter_800.pth \
 THR=$(grep -o 'cam/best_thr: [0-9.]*' $OUT/cls_test_val_ms.log | tail -1 |
   awk '{print $2}') || true
 [[ -n $THR ]] || {
-  echo "no cam/best_thr in $OUT/cls_test_val_ms.log" >&2; exit 1; }
+  echo "no cam/best_thr in $OUT/cls_test_val_ms.log: remove" \
+    "cls_test_val_ms from $OUT/done.txt to run that step again" >&2; exit 1; }
 echo "multi-scale background threshold (best on val): $THR" | tee -a "$OUT/steps.txt"
 step pseudo_labels_thr$THR $PY tools/make_pseudo_labels.py $CLS $CLS_DIR/iter_800.pth \
   --out-dir $LABELS --scales $SCALES --flip --bg-thr "$THR"

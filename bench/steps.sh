@@ -16,7 +16,8 @@
 # pretrained classifier, would otherwise be what mmengine resumes from); the
 # log is appended to, not replaced, and the times line reads `resumed`. A
 # work dir with a checkpoint but no step log (written by other means) is an
-# error, not resumed.
+# error, not resumed; so is a resumed run that logs no final validation
+# (its checkpoint was the last one: nothing left to train or score).
 # To retrain a finished step from scratch, remove its name from done.txt
 # AND its work dir (otherwise it resumes from the last checkpoint there).
 export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=68719476736
@@ -61,7 +62,7 @@ step() {
   if grep -qxF "$name" "$OUT/done.txt" 2>/dev/null; then
     echo "== $name: done before, skipped"; return; fi
   mkdir -p "$OUT"
-  local args=("$@") work_dir="" resumed="" ckpt i
+  local args=("$@") work_dir="" resumed="" ckpt i start=0 vals=0
   for ((i = 0; i < ${#args[@]} - 1; i++)); do
     [[ ${args[i]} == --work-dir ]] && work_dir=${args[i + 1]}; done
   if [[ -n $work_dir && -f $work_dir/last_checkpoint ]]; then
@@ -69,7 +70,7 @@ step() {
       echo "== $name: $work_dir holds a checkpoint that this step did not" \
         "write (no $OUT/$name.log): remove the work dir to retrain, or add" \
         "$name to $OUT/done.txt to keep it" >&2; return 1; }
-    ckpt=$(< "$work_dir/last_checkpoint")
+    ckpt=$(< "$work_dir/last_checkpoint") start=$(stat -c %s "$OUT/$name.log")
     resume_args "$ckpt" "$@"; resumed=" resumed"
     echo "== $name: resuming from $ckpt"
   else
@@ -79,6 +80,14 @@ step() {
   if ! /usr/bin/time -f "$name$resumed wall_s=%e max_rss_kb=%M" -a \
       -o "$OUT/times.txt" "${args[@]}" >> "$OUT/$name.log" 2>&1; then
     echo "== $name failed: see $OUT/$name.log" >&2; return 1; fi
+  if [[ -n $resumed ]]; then  # this run's final validation (its metrics line)
+    vals=$(tail -c +$((start + 1)) "$OUT/$name.log" |
+      grep -E 'Iter\(val\) \[([0-9]+)/\1\]' | grep -cv 'eta:') || true
+    (( vals > 0 )) || {
+      echo "== $name: resumed from $ckpt without a validation (interrupted" \
+        "after its last checkpoint?): test it with tools/test.py, or remove" \
+        "$work_dir to retrain" >&2; return 1; }
+  fi
   echo "$name" >> "$OUT/done.txt"
   tail -1 "$OUT/times.txt"
 }

@@ -31,6 +31,15 @@ def test_step_runs_then_skips(tmp_path):
     assert (out / 's.log').read_text() == 'train.py --work-dir w\n'
 
 
+def fake_train(tmp_path, validates: bool = True) -> str:
+    """A stand-in for tools/train.py: logs its arguments, then (if
+    ``validates``) mmengine's final validation line."""
+    script = tmp_path / 'train.sh'
+    val = 'echo "Iter(val) [5/5]    mIoU: 1.0"' if validates else ''
+    script.write_text(f'echo "$@"\n{val}\n')
+    return str(script)
+
+
 def test_resume_replaces_load_from(tmp_path):
     """A resumed step resumes from last_checkpoint, not from its load_from."""
     work = tmp_path / 'w'
@@ -38,14 +47,14 @@ def test_resume_replaces_load_from(tmp_path):
     (work / 'last_checkpoint').write_text('w/iter_400.pth')
     (tmp_path / 'out').mkdir()
     (tmp_path / 'out' / 's.log').write_text('first part\n')
-    res = run_step(tmp_path, 's', 'echo', 'train.py', '--work-dir', 'w',
-                   '--cfg-options', 'a=1', 'load_from=cls.pth', 'b=2')
+    res = run_step(tmp_path, 's', 'bash', fake_train(tmp_path), '--work-dir',
+                   'w', '--cfg-options', 'a=1', 'load_from=cls.pth', 'b=2')
     assert res.returncode == 0, res.stderr
-    logged = (tmp_path / 'out' / 's.log').read_text().split()
-    assert logged == [
-        'first', 'part',
-        'train.py', '--work-dir', 'w', '--cfg-options',
-        'load_from=w/iter_400.pth', 'a=1', 'b=2', '--resume'
+    logged = (tmp_path / 'out' / 's.log').read_text().splitlines()
+    assert logged[0] == 'first part'
+    assert logged[1].split() == [
+        '--work-dir', 'w', '--cfg-options', 'load_from=w/iter_400.pth',
+        'a=1', 'b=2', '--resume'
     ]
 
 
@@ -55,12 +64,30 @@ def test_resume_without_cfg_options(tmp_path):
     (work / 'last_checkpoint').write_text('w/iter_8.pth')
     (tmp_path / 'out').mkdir()
     (tmp_path / 'out' / 's.log').touch()
-    res = run_step(tmp_path, 's', 'echo', 'train.py', '--work-dir', 'w')
+    res = run_step(tmp_path, 's', 'bash', fake_train(tmp_path), '--work-dir',
+                   'w')
     assert res.returncode == 0, res.stderr
-    logged = (tmp_path / 'out' / 's.log').read_text().split()
-    assert logged[-3:] == ['--cfg-options', 'load_from=w/iter_8.pth',
-                           '--resume']
+    logged = (tmp_path / 'out' / 's.log').read_text().splitlines()
+    assert logged[0].split()[-3:] == [
+        '--cfg-options', 'load_from=w/iter_8.pth', '--resume'
+    ]
     assert 'resumed' in (tmp_path / 'out' / 'times.txt').read_text()
+    assert (tmp_path / 'out' / 'done.txt').read_text() == 's\n'
+
+
+def test_resume_without_validation_is_not_done(tmp_path):
+    """Resumed from the final checkpoint (the run validated nothing, while
+    an earlier run's validation is in the log): an error, not done."""
+    work = tmp_path / 'w'
+    work.mkdir()
+    (work / 'last_checkpoint').write_text('w/iter_8.pth')
+    (tmp_path / 'out').mkdir()
+    (tmp_path / 'out' / 's.log').write_text('Iter(val) [5/5]  mIoU: 2.0\n')
+    res = run_step(tmp_path, 's', 'bash', fake_train(tmp_path, False),
+                   '--work-dir', 'w')
+    assert res.returncode == 1
+    assert 'without a validation' in res.stderr
+    assert not (tmp_path / 'out' / 'done.txt').exists()
 
 
 def test_foreign_checkpoint_is_not_resumed(tmp_path):
