@@ -82,10 +82,11 @@ step() {
     echo "== $name failed: see $OUT/$name.log" >&2; return 1; fi
   if [[ -n $resumed ]]; then  # this run's final validation (its metrics line)
     vals=$(tail -c +$((start + 1)) "$OUT/$name.log" |
-      grep -E 'Iter\(val\) \[([0-9]+)/\1\]' | grep -cv 'eta:') || true
+      grep -aE 'Iter\(val\) \[([0-9]+)/\1\]' | grep -cv 'eta:') || true
     (( vals > 0 )) || {
       echo "== $name: resumed from $ckpt without a validation (interrupted" \
-        "after its last checkpoint?): test it with tools/test.py, or remove" \
+        "after its last checkpoint?): test it with tools/test.py and append" \
+        "its log to $OUT/$name.log and $name to $OUT/done.txt, or remove" \
         "$work_dir to retrain" >&2; return 1; }
   fi
   echo "$name" >> "$OUT/done.txt"
