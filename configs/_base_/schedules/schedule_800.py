@@ -22,4 +22,5 @@ default_hooks = dict(
         type='CheckpointHook', by_epoch=False, interval=200, max_keep_ckpts=2,
         save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+    visualization=dict(type='SegVisualizationHook'),
+    check_invalid_loss=dict(type='CheckInvalidLossHook'))

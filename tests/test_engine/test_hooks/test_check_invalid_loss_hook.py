@@ -1,0 +1,41 @@
+from types import SimpleNamespace
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from mmseg_wsss.engine.hooks import CheckInvalidLossHook
+
+
+def run_iter(hook, it: int, loss: float) -> None:
+    runner = SimpleNamespace(iter=it)
+    outputs = dict(loss=torch.tensor(loss), loss_cls=torch.tensor(0.5))
+    hook.after_train_iter(runner, 0, None, outputs)
+
+
+def test_finite_loss_passes():
+    run_iter(CheckInvalidLossHook(), 0, 1.5)
+
+
+@pytest.mark.parametrize('bad', [float('nan'), float('inf')])
+def test_invalid_loss_raises_with_iteration(bad):
+    with pytest.raises(FloatingPointError, match='iteration 40 .*loss_cls'):
+        run_iter(CheckInvalidLossHook(), 39, bad)
+
+
+def test_interval_skips_other_iterations():
+    hook = CheckInvalidLossHook(interval=10)
+    run_iter(hook, 3, float('nan'))  # iteration 4: not checked
+    with pytest.raises(FloatingPointError):
+        run_iter(hook, 9, float('nan'))
+
+
+def test_bad_interval():
+    with pytest.raises(ValueError, match='interval'):
+        CheckInvalidLossHook(interval=0)
+
+
+def test_protocol_schedule_registers_it():
+    cfg = Config.fromfile(
+        'configs/cosa/cosa_efficientnet-lite0_1600it_synthvoc-224.py')
+    assert cfg.default_hooks.check_invalid_loss.type == 'CheckInvalidLossHook'
