@@ -1,6 +1,6 @@
 """Stop a training as soon as its loss is no longer finite."""
 import math
-from typing import Optional
+from typing import Optional, Union
 
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
@@ -26,7 +26,7 @@ class CheckInvalidLossHook(Hook):
             is not finite, naming the iteration and the logged losses.
     """
 
-    priority = 'VERY_LOW'
+    priority = 'LOW'  # after LoggerHook logs the loss, before CheckpointHook
 
     def __init__(self, interval: int = 1) -> None:
         if interval < 1:
@@ -37,7 +37,7 @@ class CheckInvalidLossHook(Hook):
     def after_train_iter(self,
                          runner,
                          batch_idx: int,
-                         data_batch: Optional[dict] = None,
+                         data_batch: Optional[Union[dict, tuple, list]] = None,
                          outputs: Optional[dict] = None) -> None:
         """Check ``outputs['loss']`` every ``interval`` iterations."""
         if (not outputs or 'loss' not in outputs
@@ -49,5 +49,5 @@ class CheckInvalidLossHook(Hook):
                            if 'loss' in k)
         raise FloatingPointError(
             f'training loss is not finite at iteration {runner.iter + 1} '
-            f'({losses}): the run diverged; its last checkpoint may '
-            f'already hold invalid weights')
+            f'({losses}): the run diverged; stopped before this '
+            f'iteration\'s checkpoint')

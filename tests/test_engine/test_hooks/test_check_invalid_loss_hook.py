@@ -39,3 +39,12 @@ def test_protocol_schedule_registers_it():
     cfg = Config.fromfile(
         'configs/cosa/cosa_efficientnet-lite0_1600it_synthvoc-224.py')
     assert cfg.default_hooks.check_invalid_loss.type == 'CheckInvalidLossHook'
+
+
+def test_runs_after_logging_before_checkpoint():
+    """The diverged iteration's loss is logged, its checkpoint not saved."""
+    from mmengine.hooks import CheckpointHook, LoggerHook
+    from mmengine.runner import get_priority as priority
+    own = priority(CheckInvalidLossHook.priority)
+    assert priority(LoggerHook.priority) < own
+    assert own < priority(CheckpointHook.priority)
