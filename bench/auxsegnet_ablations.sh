@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # AuxSegNet+ ablation rows on SynthVOC (configs/auxsegnet_plus/ablations):
 # one 200-iteration training (one stage) on fixed labels(0), then single-scale val mIoU.
-# Needs labels(0) of bench/auxsegnet.sh (single-scale CAMs) and of
-# bench/auxsegnet_plus.sh (multi-scale, row dual_ms-cam). Logs, wall times
+# Needs labels(0) of bench/auxsegnet.sh: AuxSegNet's (single-scale CAMs) and
+# AuxSegNet+'s (multi-scale, row dual_ms-cam). Logs, wall times
 # and peak memory go to $OUT (default work_dirs/bench); finished rows are
 # skipped on a re-run.
 # Usage: bash bench/auxsegnet_ablations.sh [row ...]  (default: all rows)
