@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/steps.sh  # PY, OUT, step NAME CMD...
+(( $# == 0 )) || { echo "usage: bash bench/cam_baseline.sh (no arguments)" >&2; exit 2; }
 CLS=configs/cam_baseline/cam_efficientnet-lite0_800it_synthvoc-224.py
 SEG=configs/cam_baseline/largefov_efficientnet-lite0_800it_synthvoc-224_pseudo.py
 FULL=configs/fully_supervised/largefov_efficientnet-lite0_800it_synthvoc-224.py

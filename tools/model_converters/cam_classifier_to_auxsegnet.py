@@ -38,7 +38,7 @@ def main() -> None:
         state_dict=convert(ckpt.get('state_dict', ckpt)),
         meta=dict(converted_from=osp.abspath(args.src)))
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    tmp = args.dst + '.tmp'  # replaced at once: no half-written file
+    tmp = f'{args.dst}.{os.getpid()}.tmp'  # replaced at once, never shared
     torch.save(out, tmp)
     os.replace(tmp, args.dst)
     print(f'{args.src} -> {args.dst}: {len(out["state_dict"])} tensors')

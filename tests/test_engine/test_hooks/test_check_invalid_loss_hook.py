@@ -1,3 +1,4 @@
+import os.path as osp
 from types import SimpleNamespace
 
 import pytest
@@ -5,6 +6,9 @@ import torch
 from mmengine.config import Config
 
 from mmseg_wsss.engine.hooks import CheckInvalidLossHook
+
+ROOT = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', '..')
+COSA = 'configs/cosa/cosa_efficientnet-lite0_1600it_synthvoc-224.py'
 
 
 def run_iter(hook, it: int, loss: float) -> None:
@@ -36,13 +40,16 @@ def test_bad_interval():
 
 
 def test_protocol_schedule_registers_it():
-    cfg = Config.fromfile(
-        'configs/cosa/cosa_efficientnet-lite0_1600it_synthvoc-224.py')
-    assert cfg.default_hooks.check_invalid_loss.type == 'CheckInvalidLossHook'
+    from mmseg.registry import HOOKS
+    from mmseg.utils import register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(osp.join(ROOT, COSA))
+    hook = HOOKS.build(cfg.default_hooks.check_invalid_loss)
+    assert isinstance(hook, CheckInvalidLossHook)
 
 
 def test_runs_after_logging_before_checkpoint():
-    """The diverged iteration's loss is logged, its checkpoint not saved."""
+    """After the logger hook, before the diverged iteration's checkpoint."""
     from mmengine.hooks import CheckpointHook, LoggerHook
     from mmengine.runner import get_priority as priority
     own = priority(CheckInvalidLossHook.priority)
