@@ -2,6 +2,7 @@
 import math
 from typing import Optional, Union
 
+import torch
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
@@ -43,10 +44,11 @@ class CheckInvalidLossHook(Hook):
         if (not outputs or 'loss' not in outputs
                 or not self.every_n_train_iters(runner, self.interval)):
             return
-        if math.isfinite(float(outputs['loss'])):
+        # item() reads a tensor that requires grad without a warning
+        if math.isfinite(torch.as_tensor(outputs['loss']).item()):
             return
-        losses = ', '.join(f'{k}: {float(v):.4g}' for k, v in outputs.items()
-                           if 'loss' in k)
+        losses = ', '.join(f'{k}: {torch.as_tensor(v).item():.4g}'
+                           for k, v in outputs.items() if 'loss' in k)
         raise FloatingPointError(
             f'training loss is not finite at iteration {runner.iter + 1} '
             f'({losses}): the run diverged; stopped before this '

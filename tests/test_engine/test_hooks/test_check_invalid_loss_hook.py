@@ -1,4 +1,5 @@
 import os.path as osp
+import warnings
 from types import SimpleNamespace
 
 import pytest
@@ -25,6 +26,17 @@ def test_finite_loss_passes():
 def test_invalid_loss_raises_with_iteration(bad):
     with pytest.raises(FloatingPointError, match='iteration 40 .*loss_cls'):
         run_iter(CheckInvalidLossHook(), 39, bad)
+
+
+def test_loss_with_grad_checked_without_warning():
+    """The loss of a real step requires grad; reading it must not warn
+    (torch warns on ``float()`` of such a tensor) every iteration."""
+    weight = torch.ones(1, requires_grad=True)
+    outputs = dict(loss=(weight * 2).sum())
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        CheckInvalidLossHook().after_train_iter(
+            SimpleNamespace(iter=0), 0, None, outputs)
 
 
 def test_interval_skips_other_iterations():
