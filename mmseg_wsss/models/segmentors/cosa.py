@@ -144,8 +144,9 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
     - ``mode`` (str): ``'whole'`` only.
     - ``net`` (str): ``'assignment'`` (default) or ``'online'``.
     - ``scales`` (Sequence[float]), ``flip`` (bool), ``merge`` (str): the
-      views of :class:`TestTimeAugMixin`; CoSA sums logits
-      (``merge='logit'``, the default here: the mean, same argmax).
+      views of :class:`TestTimeAugMixin`; ``merge='logit'`` (the default
+      here) sums the views' logits as the paper does, so the optional
+      CRF's unary is the code's ``softmax`` of the sum.
       The paper's 448 x 448 resize is the test pipeline's ``Resize``.
     - ``mask_absent_classes`` (bool): logits of the classes absent from
       ``gt_img_labels`` set to -1e5 (the paper's protocol; reported
@@ -627,8 +628,13 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
             if scales == (1.0, ) and not flip:
                 seg_logits = self.inference(inputs, metas)
             else:
+                merge = cfg.get('merge', 'logit')
                 seg_logits = self.tta_logits(inputs, metas, scales, flip,
-                                             cfg.get('merge', 'logit'))
+                                             merge)
+                if merge == 'logit':
+                    # the paper's logit sum (cosa.md 1.3): the mean's
+                    # argmax, and the code's CRF unary softmax(sum)
+                    seg_logits = seg_logits * (len(scales) * (1 + flip))
             if img_labels is not None:
                 absent = torch.cat(
                     [img_labels.new_ones(len(img_labels), 1), img_labels],

@@ -434,6 +434,31 @@ def test_code_preset_loss_without_raw():
     assert torch.isfinite(losses['loss_c2s'])
 
 
+def test_code_preset_dense_energy_on_the_strong_view(monkeypatch):
+    """The code preset's regulariser (cosa.md 2.12) gets ON's segmentation
+    logits, the strong view de-normalised to 0-255, the valid region and
+    the CPL; its loss is finite."""
+    model = _model(loss_reg=dict(type='DenseEnergyLoss', loss_weight=0.05))
+    model.seg_loss_enabled = True
+    seen = {}
+    forward = model.loss_reg.forward
+
+    def spy(seg, images, roi, label):
+        seen.update(seg=seg, images=images, roi=roi, label=label)
+        return forward(seg, images, roi, label)
+
+    monkeypatch.setattr(model.loss_reg, 'forward', spy)
+    images = torch.rand(2, 6, SIZE, SIZE) * 255  # weak, strong (RGB)
+    mean = torch.tensor([123.675, 116.28, 103.53] * 2)[:, None, None]
+    std = torch.tensor([58.395, 57.12, 57.375] * 2)[:, None, None]
+    losses = model.loss((images - mean) / std, _samples())
+    assert torch.isfinite(losses['loss_reg'])
+    torch.testing.assert_close(seen['images'], images[:, 3:], atol=1e-3, rtol=0)
+    assert seen['seg'].shape[:2] == (2, NUM_CLASSES)
+    assert seen['roi'].shape == seen['label'].shape == (2, SIZE, SIZE)
+    assert bool(seen['roi'].all())  # no padding in these samples
+
+
 def test_valid_mask_follows_img_shape(monkeypatch):
     """Pixels outside a sample's img_shape (the preprocessor's padding)
     get CPL 255, in both CPLs; the rest are labelled (single threshold)."""
@@ -608,6 +633,27 @@ def test_predict_scales_and_flip():
     torch.testing.assert_close(flipped, logits.flip(3), atol=1e-5, rtol=1e-5)
     single, _ = _predict(model, images)
     assert not torch.allclose(single, logits)
+
+
+def test_predict_sums_view_logits_into_the_crf(monkeypatch):
+    """The paper sums the test views' logits (cosa.md 1.3) and the code's
+    CRF takes softmax of that sum (2.14): 6 views give 6 x their mean."""
+    model = _model()
+    images = _inputs(3)
+    cfg = dict(scales=(1.0, 0.5, 1.5), flip=True)
+    summed, _ = _predict(model, images, **cfg)
+    model.test_cfg = cfg
+    views = model.tta_logits(images, model._img_metas(images, _samples()),
+                             cfg['scales'], True, 'logit')
+    torch.testing.assert_close(summed, 6 * views)
+    seen = []
+    monkeypatch.setattr(
+        cosa_module.TestTimeAugMixin, '_apply_crf',
+        lambda self, result, crf: seen.append(
+            (result.seg_logits.data.clone(), crf)))
+    _predict(model, images, crf=True, **cfg)
+    torch.testing.assert_close(torch.stack([s[0] for s in seen]), summed)
+    assert all(s[1] == cosa_module.COSA_CRF for s in seen)
 
 
 @pytest.mark.parametrize('test_cfg', [
