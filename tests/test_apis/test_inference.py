@@ -195,3 +195,36 @@ def test_tools_test_refuses_test_time_keys_the_model_ignores(tools_test):
         cfg.merge_from_dict({'model.test_cfg.flip': True})
         tools_test.check_test_time_keys(cfg)
 
+
+
+def test_cosa_checkpoint_segments_with_its_assignment_network(tmp_path):
+    """A saved CoSA checkpoint, loaded by ``init_model`` and
+    ``MMSegInferencer``, segments with the AN weights it holds (the default
+    ``test_cfg.net``), not with ON's."""
+    config, _ = METHOD_CONFIGS[-1]
+    cfg = _config(config, {})
+    torch.manual_seed(0)
+    model = init_model(cfg, None, device='cpu')
+    with torch.no_grad():  # AN differs from ON, e.g. after training
+        model.assignment_net.decode_head.conv_seg.bias.copy_(
+            torch.arange(NUM_CLASSES) * 10.)
+    ckpt = str(tmp_path / 'cosa.pth')
+    meta = dict(dataset_meta=dict(
+        classes=tuple(map(str, range(NUM_CLASSES))),
+        palette=[[i, i, i] for i in range(NUM_CLASSES)]))
+    torch.save(dict(state_dict=model.state_dict(), meta=meta), ckpt)
+    photo = _photo(str(tmp_path / 'photo.png'))
+    with torch.no_grad():
+        expected = inference_model(model, photo).pred_sem_seg.data
+        torch.manual_seed(1)
+        loaded = init_model(_config(config, {}), ckpt, device='cpu')
+        np.testing.assert_array_equal(
+            inference_model(loaded, photo).pred_sem_seg.data, expected)
+        # the bias makes AN predict the last class everywhere; ON does not
+        assert (expected == NUM_CLASSES - 1).all()
+        loaded.test_cfg = dict(loaded.test_cfg, net='online')
+        assert not (inference_model(loaded, photo).pred_sem_seg.data
+                    == NUM_CLASSES - 1).all()
+    inferencer = MMSegInferencer(model=cfg, weights=ckpt, device='cpu')
+    out = inferencer(photo)
+    np.testing.assert_array_equal(out['predictions'], expected[0].numpy())
