@@ -7,7 +7,8 @@
 # protocol's rule 2: under the protocol's SGD (momentum 0.9, lr 0.01 / 0.1)
 # the M-dagger classifier on the unbounded level-5 features diverged to NaN
 # within 40 iterations (configs/cosa/README.md). AdamW's rates are the
-# code's, as SGD's rates do not carry over to an adaptive optimiser.
+# code's, as SGD's rates do not carry over to an adaptive optimiser; the
+# schedule stays the protocol's poly (no linear LR warm-up as in the code).
 # CoSA's own parts: the strong view (one of nine photometric ops) and the
 # shared blur, AN at scales 1 / 0.5 / 1.5 + flips, the 2-component GMM
 # threshold on a 100-iteration queue, RAW, CSC, lambdas 0.1 / 0.05 / 0.1.

@@ -196,7 +196,6 @@ def test_tools_test_refuses_test_time_keys_the_model_ignores(tools_test):
         tools_test.check_test_time_keys(cfg)
 
 
-
 def test_cosa_checkpoint_segments_with_its_assignment_network(tmp_path):
     """A saved CoSA checkpoint, loaded by ``init_model`` and
     ``MMSegInferencer``, segments with the AN weights it holds (the default

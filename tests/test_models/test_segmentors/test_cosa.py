@@ -448,14 +448,20 @@ def test_code_preset_dense_energy_on_the_strong_view(monkeypatch):
         return forward(seg, images, roi, label)
 
     monkeypatch.setattr(model.loss_reg, 'forward', spy)
+    calls = _spy_cpl(monkeypatch)
     images = torch.rand(2, 6, SIZE, SIZE) * 255  # weak, strong (RGB)
     mean = torch.tensor([123.675, 116.28, 103.53] * 2)[:, None, None]
     std = torch.tensor([58.395, 57.12, 57.375] * 2)[:, None, None]
-    losses = model.loss((images - mean) / std, _samples())
+    inputs = (images - mean) / std
+    losses = model.loss(inputs, _samples())
     assert torch.isfinite(losses['loss_reg'])
-    torch.testing.assert_close(seen['images'], images[:, 3:], atol=1e-3, rtol=0)
-    assert seen['seg'].shape[:2] == (2, NUM_CLASSES)
-    assert seen['roi'].shape == seen['label'].shape == (2, SIZE, SIZE)
+    torch.testing.assert_close(
+        seen['images'], images[:, 3:], atol=1e-3, rtol=0)
+    assert seen['seg'].requires_grad
+    torch.testing.assert_close(seen['seg'].detach(),
+                               _up(model.online(inputs[:, 3:])['seg']))
+    torch.testing.assert_close(seen['label'], calls[0][0])  # M''s CPL
+    assert seen['roi'].shape == (2, SIZE, SIZE)
     assert bool(seen['roi'].all())  # no padding in these samples
 
 
@@ -654,6 +660,12 @@ def test_predict_sums_view_logits_into_the_crf(monkeypatch):
     _predict(model, images, crf=True, **cfg)
     torch.testing.assert_close(torch.stack([s[0] for s in seen]), summed)
     assert all(s[1] == cosa_module.COSA_CRF for s in seen)
+    # merge='prob' averages probabilities: log of the mean, not scaled
+    prob, _ = _predict(model, images, merge='prob', **cfg)
+    torch.testing.assert_close(
+        prob,
+        model.tta_logits(images, model._img_metas(images, _samples()),
+                         cfg['scales'], True, 'prob'))
 
 
 @pytest.mark.parametrize('test_cfg', [
