@@ -634,7 +634,8 @@ class CoSA(TestTimeAugMixin, BaseSegmentor):
                 if merge == 'logit':
                     # the paper's logit sum (cosa.md 1.3): the mean's
                     # argmax, and the code's CRF unary softmax(sum)
-                    seg_logits = seg_logits * (len(scales) * (2 if flip else 1))
+                    views = len(scales) * (2 if flip else 1)
+                    seg_logits = seg_logits * views
             if img_labels is not None:
                 absent = torch.cat(
                     [img_labels.new_ones(len(img_labels), 1), img_labels],
