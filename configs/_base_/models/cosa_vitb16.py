@@ -48,6 +48,7 @@ model = dict(
         fc7_kernel_size=3,
         conv_bias=False,
         conv_seg_bias=False,
+        torch_default_init=True,
         num_classes=21,
         norm_cfg=None,
         fc_dropout_ratio=0.,

@@ -30,6 +30,11 @@ class LargeFOVHead(BaseDecodeHead):
         conv_bias (bool | str): Whether ``fc6`` and ``fc7`` have a bias;
             ``'auto'`` (default, :class:`ConvModule`'s) means a bias unless
             there is a norm.
+        torch_default_init (bool): Give ``fc6``, ``fc7`` and ``conv_seg``
+            PyTorch's default init in :meth:`init_weights` instead of
+            :class:`ConvModule`'s Kaiming and ``init_cfg``'s Normal(0.01)
+            (CoSA's decoder: the code's init function is never called,
+            cosa.md §2.4). Default: False.
 
     Raises:
         ValueError: ``fc7_kernel_size`` other than 1 or 3.
@@ -41,6 +46,7 @@ class LargeFOVHead(BaseDecodeHead):
                  conv_seg_bias: bool = True,
                  fc7_kernel_size: int = 1,
                  conv_bias: Union[bool, str] = 'auto',
+                 torch_default_init: bool = False,
                  **kwargs):
         kwargs.setdefault('dropout_ratio', 0.5)
         super().__init__(**kwargs)
@@ -73,6 +79,15 @@ class LargeFOVHead(BaseDecodeHead):
         if not conv_seg_bias:
             self.conv_seg = nn.Conv2d(
                 self.channels, self.out_channels, kernel_size=1, bias=False)
+        self.torch_default_init = torch_default_init
+
+    def init_weights(self) -> None:
+        """mmengine's init, then PyTorch's default for the convs when
+        ``torch_default_init``."""
+        super().init_weights()
+        if self.torch_default_init:
+            for conv in (self.fc6.conv, self.fc7.conv, self.conv_seg):
+                conv.reset_parameters()
 
     def _forward_feature(self, inputs: Tuple[Tensor]) -> Tensor:
         """Features before the classifier, B x channels x h x w."""

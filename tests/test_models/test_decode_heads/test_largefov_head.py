@@ -57,6 +57,32 @@ def test_largefov_cosa_decoder():
     assert changed[6, 6] > 0 and changed[6, 7] == 0
 
 
+@pytest.mark.parametrize('torch_default_init', [False, True])
+def test_largefov_init(torch_default_init):
+    """cosa.md §2.4: with ``torch_default_init`` the convs keep PyTorch's
+    default, uniform within 1 / sqrt(fan_in) (std bound / sqrt(3));
+    otherwise mmseg's: Kaiming normal (fan_out) and Normal(0.01)."""
+    torch.manual_seed(0)
+    head = LargeFOVHead(
+        in_channels=64, channels=128, num_classes=21, dilation=2,
+        fc7_kernel_size=3, conv_bias=False, conv_seg_bias=False,
+        norm_cfg=None, torch_default_init=torch_default_init)
+    head.init_weights()
+    for conv in (head.fc6.conv, head.fc7.conv, head.conv_seg):
+        weight = conv.weight.detach()
+        fan_in = weight[0].numel()
+        if torch_default_init:
+            bound = fan_in**-0.5
+            assert weight.abs().max() <= bound
+            assert weight.std() == pytest.approx(bound / 3**0.5, rel=0.1)
+        elif conv is head.conv_seg:
+            assert weight.std() == pytest.approx(0.01, rel=0.1)
+        else:
+            fan_out = weight.shape[0] * weight[0, 0].numel()
+            assert weight.std() == pytest.approx((2 / fan_out)**0.5,
+                                                 rel=0.1)
+
+
 def test_largefov_rejects_bad_fc7_kernel():
     with pytest.raises(ValueError, match='fc7_kernel_size must be 1 or 3'):
         LargeFOVHead(in_channels=8, channels=16, num_classes=5,
