@@ -1,6 +1,8 @@
 """CoSA: AN's multi-scale pass, the losses and the warm-up, predict
 (cosa.md §2.5-2.14, §5 "Segmentor structure"; §6 properties 1, 4, 13 at
 the segmentor level)."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from mmengine.registry import init_default_scope
 import mmseg_wsss  # noqa: F401,I001  (before mmseg.models: mmcv-lite shims)
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
+from mmseg_wsss.engine.hooks import EMAAssignmentHook
 from mmseg_wsss.models.segmentors import cosa as cosa_module
 from mmseg_wsss.pseudo_labels.online import perplexity
 
@@ -179,6 +182,24 @@ def _two_stride_model():
             in_channels=(32, 8),
             in_index=(1, 0),
             num_classes=NUM_CLASSES))
+
+
+def test_decoder_torch_default_init_survives_model_init():
+    """cosa.md 2.4-2.5: ``model.init_weights()`` leaves ON's decoder with
+    PyTorch's default init, and AN starts as its exact copy."""
+    cfg = dict(
+        type='LargeFOVHead', in_channels=32, in_index=1, channels=8,
+        dilation=2, num_classes=NUM_CLASSES, fc_dropout_ratio=0.,
+        dropout_ratio=0., torch_default_init=True)
+    model = _model(decode_head=cfg)
+    model.init_weights()
+    EMAAssignmentHook().before_train(SimpleNamespace(model=model))
+    weight = model.online.decode_head.conv_seg.weight
+    bound = weight[0].numel()**-0.5  # 1 / sqrt(fan_in)
+    assert weight.abs().max() <= bound and weight.abs().max() > 0.5 * bound
+    for on, an in zip(model.online.parameters(),
+                      model.assignment_net.parameters()):
+        torch.testing.assert_close(on, an)
 
 
 def test_outputs_of_different_strides():
