@@ -37,7 +37,8 @@ class LargeFOVHead(BaseDecodeHead):
             cosa.md §2.4). Default: False.
 
     Raises:
-        ValueError: ``fc7_kernel_size`` other than 1 or 3.
+        ValueError: ``fc7_kernel_size`` other than 1 or 3, or a
+            ``torch_default_init`` that is not a bool.
     """
 
     def __init__(self,
@@ -53,6 +54,9 @@ class LargeFOVHead(BaseDecodeHead):
         if fc7_kernel_size not in (1, 3):
             raise ValueError(
                 f'fc7_kernel_size must be 1 or 3, got {fc7_kernel_size}')
+        if not isinstance(torch_default_init, bool):
+            raise ValueError('torch_default_init must be a bool, got '
+                             f'{torch_default_init!r}')
         self.fc6 = ConvModule(
             self.in_channels,
             self.channels,

@@ -87,3 +87,10 @@ def test_largefov_rejects_bad_fc7_kernel():
     with pytest.raises(ValueError, match='fc7_kernel_size must be 1 or 3'):
         LargeFOVHead(in_channels=8, channels=16, num_classes=5,
                      fc7_kernel_size=5)
+
+
+@pytest.mark.parametrize('value', ['True', 1, None])
+def test_largefov_rejects_non_bool_torch_default_init(value):
+    with pytest.raises(ValueError, match='torch_default_init must be a bool'):
+        LargeFOVHead(in_channels=8, channels=16, num_classes=5,
+                     torch_default_init=value)
