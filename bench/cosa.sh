@@ -11,8 +11,11 @@
 # whose AN is ON, momentum 1) beside the full model at that schedule.
 # Logs, wall times and peak memory go to $OUT (default work_dirs/bench); finished steps are skipped on a
 # re-run and an interrupted training resumes from its last checkpoint.
+# The ablations_cpl step scores the CPL quality (M' on val, the threshold
+# each row's tracker held) of the rows that spec section 4 compares by it:
+# the full model, vanilla CAM and the two s2c detach rows.
 # Usage: bash bench/cosa.sh [step ...] (default, in order: cosa cosa_test
-# cpl ablations)
+# cpl ablations ablations_cpl)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/steps.sh  # PY, OUT, positive_int, step NAME CMD...
@@ -25,7 +28,7 @@ TRAIN_SPLIT=test_dataloader.dataset.ann_file=ImageSets/Segmentation/train.txt
 ROWS="cam2seg-baseline wo-sa wo-raw wo-csc vanilla-cam s2c-detach-features \
 s2c-detach-classifier fixed-threshold-0.3 fixed-threshold-0.4 \
 fixed-threshold-0.5 fixed-threshold-0.6 fixed-threshold-0.7"
-KNOWN="cosa cosa_test cpl ablations"
+KNOWN="cosa cosa_test cpl ablations ablations_cpl"
 STEPS=${*:-$KNOWN}
 set -f  # a quoted * or ? reaches check_steps as typed
 check_steps "$KNOWN" $STEPS
@@ -62,11 +65,22 @@ cpl)
       model.test_cfg.bg_threshold=tracked
     test_row ${out}_train model.test_cfg.output=$out \
       model.test_cfg.bg_threshold=tracked $TRAIN_SPLIT
-  done ;;
+  done
+  test_row cam_val_online model.test_cfg.output=cam \
+    model.test_cfg.bg_threshold=tracked model.test_cfg.net=online ;;
 ablations)
   short cosa $COSA
   for row in $ROWS; do
     short $row $DIR/ablations/${row}_efficientnet-lite0_1600it_synthvoc-224.py
+  done ;;
+ablations_cpl)
+  for row in cosa vanilla-cam s2c-detach-features s2c-detach-classifier; do
+    cfg=$DIR/ablations/${row}_efficientnet-lite0_1600it_synthvoc-224.py
+    [[ $row == cosa ]] && cfg=$COSA
+    step "cosa_abl_cpl_$row" $PY tools/test.py $cfg \
+      "$OUT/cosa_ablations/$row/iter_$ABL_ITERS.pth" \
+      --work-dir "$OUT/cosa_ablations/$row/test_cam_val" --cfg-options \
+      model.test_cfg.output=cam model.test_cfg.bg_threshold=tracked
   done ;;
 *) echo "$0: no case for known step '$s'" >&2; exit 3 ;;
 esac; done
