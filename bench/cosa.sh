@@ -15,8 +15,10 @@
 # threshold its tracker held): spec section 4 compares the s2c rows by it,
 # and at ABL_ITERS=400 the full model's segmentation is still near all
 # background (val mIoU 3.90) while its CAM labels score 17.67.
+# The cam2seg_full step trains the CAM-to-segmentation baseline (check 1)
+# at the main run's 1,600 iterations.
 # Usage: bash bench/cosa.sh [step ...] (default, in order: cosa cosa_test
-# cpl ablations ablations_cpl)
+# cpl ablations ablations_cpl cam2seg_full)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/steps.sh  # PY, OUT, positive_int, step NAME CMD...
@@ -29,7 +31,7 @@ TRAIN_SPLIT=test_dataloader.dataset.ann_file=ImageSets/Segmentation/train.txt
 ROWS="cam2seg-baseline wo-sa wo-raw wo-csc vanilla-cam s2c-detach-features \
 s2c-detach-classifier fixed-threshold-0.3 fixed-threshold-0.4 \
 fixed-threshold-0.5 fixed-threshold-0.6 fixed-threshold-0.7"
-KNOWN="cosa cosa_test cpl ablations ablations_cpl"
+KNOWN="cosa cosa_test cpl ablations ablations_cpl cam2seg_full"
 STEPS=${*:-$KNOWN}
 set -f  # a quoted * or ? reaches check_steps as typed
 check_steps "$KNOWN" $STEPS
@@ -83,6 +85,10 @@ ablations_cpl)
       --work-dir "$OUT/cosa_ablations/$row/test_cam_val" --cfg-options \
       model.test_cfg.output=cam model.test_cfg.bg_threshold=tracked
   done ;;
+cam2seg_full)
+  step cosa_cam2seg_full $PY tools/train.py \
+    $DIR/ablations/cam2seg-baseline_efficientnet-lite0_1600it_synthvoc-224.py \
+    --work-dir $OUT/cosa_cam2seg_full ;;
 *) echo "$0: no case for known step '$s'" >&2; exit 3 ;;
 esac; done
 # val mIoU, except cosa_test_cam*_train.log: CPL quality on train
