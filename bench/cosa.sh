@@ -42,6 +42,11 @@ test_row() {  # test_row NAME [cfg-options...]: the main checkpoint on val
     --work-dir "$OUT/cosa/test_$name" --cfg-options "$@"
 }
 
+row_cfg() {  # row_cfg ROW: the row's config (the main one for cosa)
+  [[ $1 == cosa ]] && echo $COSA ||
+    echo $DIR/ablations/${1}_efficientnet-lite0_1600it_synthvoc-224.py
+}
+
 short() {  # short NAME CONFIG: one row at ABL_ITERS iterations
   local warmup=$(( (ABL_ITERS * 3 + 8) / 16 ))
   local lead=$(( warmup < 100 ? warmup : 100 )) momentum=()
@@ -71,25 +76,19 @@ cpl)
   test_row cam_val_online model.test_cfg.output=cam \
     model.test_cfg.bg_threshold=tracked model.test_cfg.net=online ;;
 ablations)
-  short cosa $COSA
-  for row in $ROWS; do
-    short $row $DIR/ablations/${row}_efficientnet-lite0_1600it_synthvoc-224.py
-  done ;;
+  for row in cosa $ROWS; do short $row $(row_cfg $row); done ;;
 ablations_cpl)
   for row in cosa $ROWS; do
-    cfg=$DIR/ablations/${row}_efficientnet-lite0_1600it_synthvoc-224.py
-    [[ $row == cosa ]] && cfg=$COSA
     ckpt=$OUT/cosa_ablations/$row/iter_$ABL_ITERS.pth
-    [[ -f $ckpt ]] || {
+    [[ -f $ckpt ]] || grep -qxF "cosa_abl_cpl_$row" "$OUT/done.txt" || {
       echo "== cosa_abl_cpl_$row: no $ckpt (train the row first:" \
         "bash bench/cosa.sh ablations)" >&2; exit 1; }
-    step "cosa_abl_cpl_$row" $PY tools/test.py $cfg "$ckpt" \
+    step "cosa_abl_cpl_$row" $PY tools/test.py $(row_cfg $row) "$ckpt" \
       --work-dir "$OUT/cosa_ablations/$row/test_cam_val" --cfg-options \
       model.test_cfg.output=cam model.test_cfg.bg_threshold=tracked
   done ;;
 cam2seg_full)
-  step cosa_cam2seg_full $PY tools/train.py \
-    $DIR/ablations/cam2seg-baseline_efficientnet-lite0_1600it_synthvoc-224.py \
+  step cosa_cam2seg_full $PY tools/train.py $(row_cfg cam2seg-baseline) \
     --work-dir $OUT/cosa_cam2seg_full ;;
 *) echo "$0: no case for known step '$s'" >&2; exit 3 ;;
 esac; done
