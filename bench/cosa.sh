@@ -50,8 +50,8 @@ row_cfg() {  # row_cfg ROW: the row's config (the main one for cosa)
 short() {  # short NAME CONFIG: one row at ABL_ITERS iterations
   local warmup=$(( (ABL_ITERS * 3 + 8) / 16 ))
   local lead=$(( warmup < 100 ? warmup : 100 )) momentum=()
-  grep -q "ema_momentum=1.0" "$2" || momentum=(model.ema_momentum=$($PY -c \
-    "print(1 - 0.9994 ** (32000 / $ABL_ITERS))"))
+  grep -q "ema_momentum=1.0" "$2" || momentum=("model.ema_momentum=$($PY -c \
+    "print(1 - 0.9994 ** (32000 / $ABL_ITERS))")")
   step "cosa_abl_$1" $PY tools/train.py "$2" \
     --work-dir "$OUT/cosa_ablations/$1" --cfg-options \
     train_cfg.max_iters=$ABL_ITERS train_cfg.val_interval=$ABL_ITERS \
@@ -80,7 +80,7 @@ ablations)
 ablations_cpl)
   for row in cosa $ROWS; do
     ckpt=$OUT/cosa_ablations/$row/iter_$ABL_ITERS.pth
-    [[ -f $ckpt ]] || grep -qxF "cosa_abl_cpl_$row" "$OUT/done.txt" || {
+    [[ -f $ckpt ]] || grep -sqxF "cosa_abl_cpl_$row" "$OUT/done.txt" || {
       echo "== cosa_abl_cpl_$row: no $ckpt (train the row first:" \
         "bash bench/cosa.sh ablations)" >&2; exit 1; }
     step "cosa_abl_cpl_$row" $PY tools/test.py $(row_cfg $row) "$ckpt" \
