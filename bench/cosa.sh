@@ -12,8 +12,9 @@
 # Logs, wall times and peak memory go to $OUT (default work_dirs/bench); finished steps are skipped on a
 # re-run and an interrupted training resumes from its last checkpoint.
 # The ablations_cpl step scores each trained row's CPL quality (M' on val,
-# the threshold its tracker held; spec section 4 check 2 compares by it),
-# and stops at the first row not trained yet.
+# the threshold its tracker held; spec section 4 check 2 compares by it)
+# and AN's classification mAP on val (bench/cls_map.py: check 2 compares
+# at equal mAP), and stops at the first row not trained yet.
 # The cam2seg_full step trains the CAM-to-segmentation baseline (check 1)
 # at the main run's 1,600 iterations.
 # Usage: bash bench/cosa.sh [step ...] (default, in order: cosa cosa_test
@@ -80,12 +81,15 @@ ablations)
 ablations_cpl)
   for row in cosa $ROWS; do
     ckpt=$OUT/cosa_ablations/$row/iter_$ABL_ITERS.pth
-    [[ -f $ckpt ]] || grep -sqxF "cosa_abl_cpl_$row" "$OUT/done.txt" || {
+    [[ -f $ckpt ]] || { grep -sqxF "cosa_abl_cpl_$row" "$OUT/done.txt" &&
+      grep -sqxF "cosa_abl_map_$row" "$OUT/done.txt"; } || {
       echo "== cosa_abl_cpl_$row: no $ckpt (train the row first:" \
         "bash bench/cosa.sh ablations)" >&2; exit 1; }
     step "cosa_abl_cpl_$row" $PY tools/test.py $(row_cfg $row) "$ckpt" \
       --work-dir "$OUT/cosa_ablations/$row/test_cam_val" --cfg-options \
       model.test_cfg.output=cam model.test_cfg.bg_threshold=tracked
+    step "cosa_abl_map_$row" $PY bench/cls_map.py $(row_cfg $row) "$ckpt" \
+      --out "$OUT/cosa_ablations/$row/cls_map.json"
   done ;;
 cam2seg_full)
   step cosa_cam2seg_full $PY tools/train.py $(row_cfg cam2seg-baseline) \
@@ -95,3 +99,5 @@ esac; done
 # val mIoU, except cosa_test_cam*.log and cosa_abl_cpl_*.log: CPL quality
 # (on train for the *_train logs)
 grep -H -o "mIoU: [0-9.]*" "$OUT"/cosa*.log || true
+# classification mAP of AN's final / earlier-layer classifier per row
+grep -H -o '"cls_score": .*' "$OUT"/cosa_abl_map_*.log 2>/dev/null || true

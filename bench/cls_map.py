@@ -1,0 +1,139 @@
+"""Classification mAP of a CoSA checkpoint's classifiers on a test split.
+
+Spec cosa.md 4, check 2 compares the CPL quality of guided and vanilla
+CAMs "at equal classification mAP": this gives that mAP. Each image of the
+config's ``test_dataloader`` (its own pipeline, one scale, no flip) goes
+through one network (``--net``: AN by default, ON selectable); the scores
+are the final classifier's ``cls_score`` (the M' classifier) and the
+earlier layer's ``cls_score_aux`` (M-dagger'), the targets the images'
+``gt_img_labels``. AP per foreground class is scikit-learn's
+``average_precision_score`` (a test / bench extra, never imported by the
+package); mAP is their mean over the classes with at least one positive
+image (the others are listed).
+
+Usage:
+    python bench/cls_map.py CONFIG CHECKPOINT [--net online] \\
+        [--cfg-options k=v ...] [--out r.json]
+"""
+import argparse
+import json
+import logging
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner, load_checkpoint
+from mmseg.registry import MODELS
+from torch.utils.data import DataLoader
+
+import mmseg_wsss  # noqa: F401  (registers the modules)
+from mmseg_wsss.structures import stack_img_labels
+
+NETS = ('assignment', 'online')
+SCORES = ('cls_score', 'cls_score_aux')
+LOG_EVERY = 50
+
+
+@torch.no_grad()
+def class_scores(model: torch.nn.Module, dataloader: DataLoader,
+                 net: str = 'assignment') -> Tuple[Dict[str, np.ndarray],
+                                                   np.ndarray]:
+    """Both classifiers' scores of ``net`` over ``dataloader``.
+
+    Args:
+        model (CoSA): The segmentor, in eval mode.
+        dataloader (DataLoader): Batches with ``gt_img_labels``.
+        net (str): ``'assignment'`` (AN) or ``'online'`` (ON).
+
+    Returns:
+        tuple: ``{name: N x (C - 1) scores}`` for ``cls_score`` and
+        ``cls_score_aux``, and the N x (C - 1) multi-hot targets.
+    """
+    network = model.assignment_net if net == 'assignment' else model.online
+    scores: Dict[str, List[torch.Tensor]] = {name: [] for name in SCORES}
+    labels = []
+    for i, batch in enumerate(dataloader):
+        data = model.data_preprocessor(batch, False)
+        out = network(data['inputs'], with_seg=False)
+        for name in SCORES:
+            scores[name].append(out[name].float())
+        labels.append(stack_img_labels(data['data_samples']))
+        if (i + 1) % LOG_EVERY == 0:
+            print_log(f'cls_map: {i + 1} / {len(dataloader)} batches',
+                      logger='current')
+    return ({name: torch.cat(s).numpy()
+             for name, s in scores.items()}, torch.cat(labels).numpy())
+
+
+def mean_ap(scores: np.ndarray, labels: np.ndarray) -> dict:
+    """AP per class and their mean over the classes with a positive.
+
+    Args:
+        scores (np.ndarray): N x K scores (any monotone scale).
+        labels (np.ndarray): N x K multi-hot targets.
+
+    Returns:
+        dict: ``mAP`` and ``ap`` (K values in %, None for a class without
+        a positive image) and ``no_positive`` (those classes' indices).
+    """
+    from sklearn.metrics import average_precision_score
+    ap: List[Optional[float]] = []
+    for k in range(labels.shape[1]):
+        if labels[:, k].any():
+            ap.append(100 * float(
+                average_precision_score(labels[:, k], scores[:, k])))
+        else:
+            ap.append(None)
+    present = [value for value in ap if value is not None]
+    return dict(
+        mAP=float(np.mean(present)) if present else float('nan'),
+        ap=ap,
+        no_positive=[k for k, value in enumerate(ap) if value is None])
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--net', choices=NETS, default='assignment')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--out', help='write the results as JSON here')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    """Score a checkpoint; print (and with ``--out`` write) the results."""
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, args.checkpoint, map_location='cpu',
+                    logger='current')
+    model.eval()
+    dataloader = Runner.build_dataloader(cfg.test_dataloader)
+    scores, labels = class_scores(model, dataloader, args.net)
+    results = dict(
+        config=args.config, checkpoint=args.checkpoint, net=args.net,
+        images=len(labels),
+        **{name: mean_ap(s, labels) for name, s in scores.items()})
+    for name in SCORES:
+        if results[name]['no_positive']:
+            print_log(f"cls_map: {name}: classes "
+                      f"{results[name]['no_positive']} have no positive "
+                      'image; left out of the mean', logger='current',
+                      level=logging.WARNING)
+    summary = {name: round(results[name]['mAP'], 2) for name in SCORES}
+    print(json.dumps(dict(net=args.net, images=len(labels), **summary)))
+    if args.out:
+        with open(args.out, 'w') as f:
+            json.dump(results, f, indent=1)
+    return results
+
+
+if __name__ == '__main__':
+    main()
