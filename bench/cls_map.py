@@ -77,7 +77,8 @@ def mean_ap(scores: np.ndarray, labels: np.ndarray) -> dict:
 
     Returns:
         dict: ``mAP`` and ``ap`` (K values in %, None for a class without
-        a positive image) and ``no_positive`` (those classes' indices).
+        a positive image; ``mAP`` None if no class has one) and
+        ``no_positive`` (those classes' indices).
     """
     from sklearn.metrics import average_precision_score
     ap: List[Optional[float]] = []
@@ -89,16 +90,21 @@ def mean_ap(scores: np.ndarray, labels: np.ndarray) -> dict:
             ap.append(None)
     present = [value for value in ap if value is not None]
     return dict(
-        mAP=float(np.mean(present)) if present else float('nan'),
+        mAP=float(np.mean(present)) if present else None,
         ap=ap,
         no_positive=[k for k, value in enumerate(ap) if value is None])
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('config')
-    parser.add_argument('checkpoint')
-    parser.add_argument('--net', choices=NETS, default='assignment')
+    parser.add_argument('config', help='a CoSA config file')
+    parser.add_argument('checkpoint', help="the config's trained checkpoint")
+    parser.add_argument(
+        '--net',
+        choices=NETS,
+        default='assignment',
+        help='the network whose classifiers are scored (AN by default)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     parser.add_argument('--out', help='write the results as JSON here')
     return parser.parse_args(argv)
@@ -112,8 +118,12 @@ def main(argv: Optional[List[str]] = None) -> dict:
         cfg.merge_from_dict(args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     model = MODELS.build(cfg.model)
+    if not hasattr(model, 'assignment_net'):
+        raise TypeError(f'cls_map scores CoSA models; {args.config} builds '
+                        f'a {type(model).__name__}')
+    # strict: a checkpoint of another model must not score random weights
     load_checkpoint(model, args.checkpoint, map_location='cpu',
-                    logger='current')
+                    strict=True, logger='current')
     model.eval()
     dataloader = Runner.build_dataloader(cfg.test_dataloader)
     scores, labels = class_scores(model, dataloader, args.net)
@@ -127,7 +137,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
                       f"{results[name]['no_positive']} have no positive "
                       'image; left out of the mean', logger='current',
                       level=logging.WARNING)
-    summary = {name: round(results[name]['mAP'], 2) for name in SCORES}
+    summary = {
+        name: None if results[name]['mAP'] is None else round(
+            results[name]['mAP'], 2)
+        for name in SCORES
+    }
     print(json.dumps(dict(net=args.net, images=len(labels), **summary)))
     if args.out:
         with open(args.out, 'w') as f:

@@ -83,8 +83,8 @@ ablations_cpl)
     ckpt=$OUT/cosa_ablations/$row/iter_$ABL_ITERS.pth
     [[ -f $ckpt ]] || { grep -sqxF "cosa_abl_cpl_$row" "$OUT/done.txt" &&
       grep -sqxF "cosa_abl_map_$row" "$OUT/done.txt"; } || {
-      echo "== cosa_abl_cpl_$row: no $ckpt (train the row first:" \
-        "bash bench/cosa.sh ablations)" >&2; exit 1; }
+      echo "== cosa_abl_cpl_$row / cosa_abl_map_$row: no $ckpt (train" \
+        "the row first: bash bench/cosa.sh ablations)" >&2; exit 1; }
     step "cosa_abl_cpl_$row" $PY tools/test.py $(row_cfg $row) "$ckpt" \
       --work-dir "$OUT/cosa_ablations/$row/test_cam_val" --cfg-options \
       model.test_cfg.output=cam model.test_cfg.bg_threshold=tracked
