@@ -4,8 +4,9 @@
 # ON instead of AN, CRF); CPL quality (AN's CAM labels of M' / M-dagger' at
 # the training scales + flips, background below the threshold each tracker
 # held at the last iteration: test_cfg.bg_threshold='tracked') on train and
-# val; and the section 4 rows at a shorter schedule (ABL_ITERS, default 400
-# as for WS-FCN's tables: 13 rows of about 40 min here, against 1.5 h at 800,
+# val, and AN's classification mAP on val (bench/cls_map.py); and the
+# section 4 rows at a shorter schedule (ABL_ITERS, default 400 as for
+# WS-FCN's tables: 13 rows of about 40 min here, against 1.5 h at 800,
 # the same 3/16 warm-up share, the EMA's time constant kept relative to the
 # schedule: momentum 1 - 0.9994 ** (32000 / ABL_ITERS), except for the rows
 # whose AN is ON, momentum 1) beside the full model at that schedule.
@@ -75,7 +76,9 @@ cpl)
       model.test_cfg.bg_threshold=tracked $TRAIN_SPLIT
   done
   test_row cam_val_online model.test_cfg.output=cam \
-    model.test_cfg.bg_threshold=tracked model.test_cfg.net=online ;;
+    model.test_cfg.bg_threshold=tracked model.test_cfg.net=online
+  step cosa_cls_map $PY bench/cls_map.py $COSA $CKPT \
+    --out $OUT/cosa/cls_map.json ;;
 ablations)
   for row in cosa $ROWS; do short $row $(row_cfg $row); done ;;
 ablations_cpl)
@@ -100,4 +103,5 @@ esac; done
 # (on train for the *_train logs)
 grep -H -o "mIoU: [0-9.]*" "$OUT"/cosa*.log || true
 # classification mAP of AN's final / earlier-layer classifier per row
-grep -H -o '"cls_score": .*' "$OUT"/cosa_abl_map_*.log 2>/dev/null || true
+grep -H -o '"cls_score": .*' "$OUT"/cosa_cls_map.log \
+  "$OUT"/cosa_abl_map_*.log 2>/dev/null || true
