@@ -38,9 +38,10 @@ LOG_EVERY = 50
 
 
 @torch.no_grad()
-def class_scores(model: torch.nn.Module, dataloader: DataLoader,
-                 net: str = 'assignment') -> Tuple[Dict[str, np.ndarray],
-                                                   np.ndarray]:
+def class_scores(
+        model: torch.nn.Module,
+        dataloader: DataLoader,
+        net: str = 'assignment') -> Tuple[Dict[str, np.ndarray], np.ndarray]:
     """Both classifiers' scores of ``net`` over ``dataloader``.
 
     Args:
@@ -64,8 +65,10 @@ def class_scores(model: torch.nn.Module, dataloader: DataLoader,
         if (i + 1) % LOG_EVERY == 0:
             print_log(f'cls_map: {i + 1} / {len(dataloader)} batches',
                       logger='current')
-    return ({name: torch.cat(s).numpy()
-             for name, s in scores.items()}, torch.cat(labels).numpy())
+    return ({
+        name: torch.cat(s).numpy()
+        for name, s in scores.items()
+    }, torch.cat(labels).numpy())
 
 
 def mean_ap(scores: np.ndarray, labels: np.ndarray) -> dict:
@@ -84,15 +87,15 @@ def mean_ap(scores: np.ndarray, labels: np.ndarray) -> dict:
     ap: List[Optional[float]] = []
     for k in range(labels.shape[1]):
         if labels[:, k].any():
-            ap.append(100 * float(
-                average_precision_score(labels[:, k], scores[:, k])))
+            ap.append(
+                100 *
+                float(average_precision_score(labels[:, k], scores[:, k])))
         else:
             ap.append(None)
     present = [value for value in ap if value is not None]
-    return dict(
-        mAP=float(np.mean(present)) if present else None,
-        ap=ap,
-        no_positive=[k for k, value in enumerate(ap) if value is None])
+    return dict(mAP=float(np.mean(present)) if present else None,
+                ap=ap,
+                no_positive=[k for k, value in enumerate(ap) if value is None])
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -122,23 +125,33 @@ def main(argv: Optional[List[str]] = None) -> dict:
         raise TypeError(f'cls_map scores CoSA models; {args.config} builds '
                         f'a {type(model).__name__}')
     # strict: a checkpoint of another model must not score random weights
-    load_checkpoint(model, args.checkpoint, map_location='cpu',
-                    strict=True, logger='current')
+    load_checkpoint(model,
+                    args.checkpoint,
+                    map_location='cpu',
+                    strict=True,
+                    logger='current')
     model.eval()
     dataloader = Runner.build_dataloader(cfg.test_dataloader)
     scores, labels = class_scores(model, dataloader, args.net)
-    results = dict(
-        config=args.config, checkpoint=args.checkpoint, net=args.net,
-        images=len(labels),
-        **{name: mean_ap(s, labels) for name, s in scores.items()})
+    results = dict(config=args.config,
+                   checkpoint=args.checkpoint,
+                   net=args.net,
+                   images=len(labels),
+                   **{
+                       name: mean_ap(s, labels)
+                       for name, s in scores.items()
+                   })
     for name in SCORES:
         if results[name]['no_positive']:
-            print_log(f"cls_map: {name}: classes "
-                      f"{results[name]['no_positive']} have no positive "
-                      'image; left out of the mean', logger='current',
-                      level=logging.WARNING)
+            print_log(
+                f"cls_map: {name}: classes "
+                f"{results[name]['no_positive']} have no positive "
+                'image; left out of the mean',
+                logger='current',
+                level=logging.WARNING)
     summary = {
-        name: None if results[name]['mAP'] is None else round(
+        name:
+        None if results[name]['mAP'] is None else round(
             results[name]['mAP'], 2)
         for name in SCORES
     }

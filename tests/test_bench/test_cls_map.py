@@ -1,6 +1,5 @@
 import json
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ from mmseg.registry import MODELS
 from mmseg_wsss.datasets.toy import make_toy_dataset
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-BENCH = osp.join(ROOT, 'bench')
 SYNTH = osp.join(ROOT, 'configs', 'cosa',
                  'cosa_efficientnet-lite0_1600it_synthvoc-224.py')
 TOY = osp.join(ROOT, 'configs', '_base_', 'datasets', 'toy.py')
@@ -21,13 +19,8 @@ NUM_VAL = 6
 
 
 @pytest.fixture
-def bench():
-    sys.path.insert(0, BENCH)
-    try:
-        import cls_map
-        yield cls_map
-    finally:
-        sys.path.remove(BENCH)
+def bench(import_bench):
+    return import_bench('cls_map')
 
 
 def test_mean_ap_by_hand(bench):
@@ -47,15 +40,14 @@ def test_mean_ap_by_hand(bench):
 @pytest.fixture
 def toy_cfg(tmp_path):
     root = tmp_path / 'toy'
-    make_toy_dataset(str(root), num_train=1, num_val=NUM_VAL, size=64,
-                     seed=2)
+    make_toy_dataset(str(root), num_train=1, num_val=NUM_VAL, size=64, seed=2)
     cfg = Config.fromfile(SYNTH)
     toy = Config.fromfile(TOY)
     num_classes = len(toy.metainfo.classes)
     cfg.model.decode_head.num_classes = num_classes
     cfg.model.cam_head.num_classes = num_classes
-    cfg.test_dataloader.dataset.update(
-        data_root=str(root), metainfo=toy.metainfo)
+    cfg.test_dataloader.dataset.update(data_root=str(root),
+                                       metainfo=toy.metainfo)
     cfg.test_dataloader.num_workers = 0
     return cfg
 
@@ -75,8 +67,8 @@ def test_scores_come_from_the_chosen_network(bench, toy_cfg, tmp_path):
         for i in range(NUM_VAL)
     ])
     by_net = {}
-    for net, network in (('assignment', model.assignment_net),
-                         ('online', model.online)):
+    for net, network in (('assignment', model.assignment_net), ('online',
+                                                                model.online)):
         scores, labels = bench.class_scores(model, loader, net)
         by_net[net] = scores
         np.testing.assert_array_equal(labels, expected_labels)
@@ -84,9 +76,10 @@ def test_scores_come_from_the_chosen_network(bench, toy_cfg, tmp_path):
             out = network(batch['inputs'], with_seg=False)
         for name in bench.SCORES:
             assert scores[name].shape == (NUM_VAL, 4)
-            np.testing.assert_allclose(
-                scores[name][:len(batch['inputs'])], out[name].numpy(),
-                rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(scores[name][:len(batch['inputs'])],
+                                       out[name].numpy(),
+                                       rtol=1e-5,
+                                       atol=1e-6)
     ckpt = tmp_path / 'model.pth'
     torch.save(dict(state_dict=model.state_dict()), ckpt)
     cfg_file = tmp_path / 'cfg.py'
@@ -105,10 +98,11 @@ def test_scores_come_from_the_chosen_network(bench, toy_cfg, tmp_path):
         assert written[name]['ap'] == pytest.approx(expected['ap'])
         assert written[name]['mAP'] == pytest.approx(expected['mAP'])
     with pytest.raises(RuntimeError, match='missing keys'):
-        broken = dict(state_dict={
-            key: value
-            for key, value in model.state_dict().items()
-            if not key.startswith('assignment')
-        })
+        broken = dict(
+            state_dict={
+                key: value
+                for key, value in model.state_dict().items()
+                if not key.startswith('assignment')
+            })
         torch.save(broken, ckpt)
         bench.main([str(cfg_file), str(ckpt)])

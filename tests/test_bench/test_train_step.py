@@ -1,12 +1,10 @@
 import json
 import math
 import os.path as osp
-import sys
 
 import pytest
 import torch
 
-BENCH = osp.join(osp.dirname(__file__), '..', '..', 'bench')
 CAM = 'cam=configs/cam_baseline/cam_efficientnet-lite0_800it_synthvoc-224.py'
 LARGEFOV = ('largefov=configs/cam_baseline/'
             'largefov_efficientnet-lite0_800it_synthvoc-224_pseudo.py')
@@ -14,13 +12,8 @@ COSA = 'cosa=configs/cosa/cosa_efficientnet-lite0_1600it_synthvoc-224.py'
 
 
 @pytest.fixture
-def bench():
-    sys.path.insert(0, BENCH)
-    try:
-        import train_step
-        yield train_step
-    finally:
-        sys.path.remove(BENCH)
+def bench(import_bench):
+    return import_bench('train_step')
 
 
 def test_batch_is_a_dataloader_batch(bench):
