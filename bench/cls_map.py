@@ -20,6 +20,7 @@ import json
 import logging
 from typing import Dict, List, Optional, Tuple
 
+import mmengine
 import numpy as np
 import torch
 from mmengine.config import Config, DictAction
@@ -149,16 +150,13 @@ def main(argv: Optional[List[str]] = None) -> dict:
                 'image; left out of the mean',
                 logger='current',
                 level=logging.WARNING)
-    summary = {
-        name:
-        None if results[name]['mAP'] is None else round(
-            results[name]['mAP'], 2)
-        for name in SCORES
-    }
-    print(json.dumps(dict(net=args.net, images=len(labels), **summary)))
+    summary = dict(net=args.net, images=len(labels))
+    for name in SCORES:
+        value = results[name]['mAP']
+        summary[name] = None if value is None else round(value, 2)
+    print(json.dumps(summary))
     if args.out:
-        with open(args.out, 'w') as f:
-            json.dump(results, f, indent=1)
+        mmengine.dump(results, args.out, indent=1)
     return results
 
 
