@@ -3,7 +3,8 @@
 Spec cosa.md 4, check 2 compares the CPL quality of guided and vanilla
 CAMs "at equal classification mAP": this gives that mAP. Each image of the
 config's ``test_dataloader`` (its own pipeline, one scale, no flip) goes
-through one network (``--net``: AN by default, ON selectable); the scores
+through one network (``--net``; by default the config's
+``model.test_cfg.net``, AN when unset); the scores
 are the final classifier's ``cls_score`` (the M' classifier) and the
 earlier layer's ``cls_score_aux`` (M-dagger'), the targets the images'
 ``gt_img_labels``. AP per foreground class is scikit-learn's
@@ -12,12 +13,13 @@ package); mAP is their mean over the classes with at least one positive
 image (the others are listed).
 
 Usage:
-    python bench/cls_map.py CONFIG CHECKPOINT [--net online] \\
+    python bench/cls_map.py CONFIG CHECKPOINT [--net {assignment,online}] \\
         [--cfg-options k=v ...] [--out r.json]
 """
 import argparse
 import json
 import logging
+import os.path as osp
 from typing import Dict, List, Optional, Tuple
 
 import mmengine
@@ -107,8 +109,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--net',
         choices=NETS,
-        default='assignment',
-        help='the network whose classifiers are scored (AN by default)')
+        help='the network whose classifiers are scored (default: the '
+        "config's model.test_cfg.net, else assignment)")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     parser.add_argument('--out', help='write the results as JSON here')
     return parser.parse_args(argv)
@@ -117,9 +119,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> dict:
     """Score a checkpoint; print (and with ``--out`` write) the results."""
     args = parse_args(argv)
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'cls_map: no checkpoint at {args.checkpoint}')
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    net = args.net or (cfg.model.get('test_cfg') or {}).get(
+        'net', 'assignment')
+    if net not in NETS:
+        raise ValueError(f'cls_map: {args.config}: model.test_cfg.net is '
+                         f'{net!r}; expected one of {NETS}')
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     model = MODELS.build(cfg.model)
     if not hasattr(model, 'assignment_net'):
@@ -133,10 +142,10 @@ def main(argv: Optional[List[str]] = None) -> dict:
                     logger='current')
     model.eval()
     dataloader = Runner.build_dataloader(cfg.test_dataloader)
-    scores, labels = class_scores(model, dataloader, args.net)
+    scores, labels = class_scores(model, dataloader, net)
     results = dict(config=args.config,
                    checkpoint=args.checkpoint,
-                   net=args.net,
+                   net=net,
                    images=len(labels),
                    **{
                        name: mean_ap(s, labels)
@@ -150,7 +159,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
                 'image; left out of the mean',
                 logger='current',
                 level=logging.WARNING)
-    summary = dict(net=args.net, images=len(labels))
+    summary = dict(net=net, images=len(labels))
     for name in SCORES:
         value = results[name]['mAP']
         summary[name] = None if value is None else round(value, 2)

@@ -49,6 +49,8 @@ def toy_cfg(tmp_path):
     cfg.test_dataloader.dataset.update(data_root=str(root),
                                        metainfo=toy.metainfo)
     cfg.test_dataloader.num_workers = 0
+    # the whole split in one batch: the direct forward below covers it all
+    cfg.test_dataloader.batch_size = NUM_VAL
     return cfg
 
 
@@ -76,7 +78,7 @@ def test_scores_come_from_the_chosen_network(bench, toy_cfg, tmp_path):
             out = network(batch['inputs'], with_seg=False)
         for name in bench.SCORES:
             assert scores[name].shape == (NUM_VAL, 4)
-            np.testing.assert_allclose(scores[name][:len(batch['inputs'])],
+            np.testing.assert_allclose(scores[name],
                                        out[name].numpy(),
                                        rtol=1e-5,
                                        atol=1e-6)
@@ -97,6 +99,23 @@ def test_scores_come_from_the_chosen_network(bench, toy_cfg, tmp_path):
         expected = bench.mean_ap(by_net['assignment'][name], expected_labels)
         assert written[name]['ap'] == pytest.approx(expected['ap'])
         assert written[name]['mAP'] == pytest.approx(expected['mAP'])
+    # the config's test_cfg.net picks ON unless --net overrides it
+    online = bench.main([
+        str(cfg_file),
+        str(ckpt), '--cfg-options', 'model.test_cfg.net=online'
+    ])
+    assert online['net'] == 'online'
+    assert online['cls_score']['ap'] == pytest.approx(
+        bench.mean_ap(by_net['online']['cls_score'], expected_labels)['ap'])
+    overridden = bench.main([
+        str(cfg_file),
+        str(ckpt), '--net', 'assignment', '--cfg-options',
+        'model.test_cfg.net=online'
+    ])
+    assert overridden['cls_score']['ap'] == pytest.approx(
+        written['cls_score']['ap'])
+    with pytest.raises(FileNotFoundError, match='no checkpoint'):
+        bench.main([str(cfg_file), str(tmp_path / 'absent.pth')])
     with pytest.raises(RuntimeError, match='missing keys'):
         broken = dict(
             state_dict={
