@@ -10,16 +10,20 @@
 # the same 3/16 warm-up share, the EMA's time constant kept relative to the
 # schedule: momentum 1 - 0.9994 ** (32000 / ABL_ITERS), except for the rows
 # whose AN is ON, momentum 1) beside the full model at that schedule.
-# Logs, wall times and peak memory go to $OUT (default work_dirs/bench); finished steps are skipped on a
-# re-run and an interrupted training resumes from its last checkpoint.
+# Logs, wall times and peak memory go to $OUT (default work_dirs/bench);
+# finished steps are skipped on a re-run and an interrupted training
+# resumes from its last checkpoint.
 # The ablations_cpl step scores each trained row's CPL quality (M' on val,
 # the threshold its tracker held; spec section 4 check 2 compares by it)
 # and AN's classification mAP on val (bench/cls_map.py: check 2 compares
 # at equal mAP), and stops at the first row not trained yet.
+# The cpl_fixed step scores the main checkpoint's CPL (M' on val) at each
+# fixed threshold of check 4 (0.3-0.7) beside the tracked one: the same
+# CAMs, only the threshold changes.
 # The cam2seg_full step trains the CAM-to-segmentation baseline (check 1)
 # at the main run's 1,600 iterations.
 # Usage: bash bench/cosa.sh [step ...] (default, in order: cosa cosa_test
-# cpl ablations ablations_cpl cam2seg_full)
+# cpl cpl_fixed ablations ablations_cpl cam2seg_full)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/steps.sh  # PY, OUT, positive_int, step NAME CMD...
@@ -32,7 +36,7 @@ TRAIN_SPLIT=test_dataloader.dataset.ann_file=ImageSets/Segmentation/train.txt
 ROWS="cam2seg-baseline wo-sa wo-raw wo-csc vanilla-cam s2c-detach-features \
 s2c-detach-classifier fixed-threshold-0.3 fixed-threshold-0.4 \
 fixed-threshold-0.5 fixed-threshold-0.6 fixed-threshold-0.7"
-KNOWN="cosa cosa_test cpl ablations ablations_cpl cam2seg_full"
+KNOWN="cosa cosa_test cpl cpl_fixed ablations ablations_cpl cam2seg_full"
 STEPS=${*:-$KNOWN}
 set -f  # a quoted * or ? reaches check_steps as typed
 check_steps "$KNOWN" $STEPS
@@ -79,6 +83,11 @@ cpl)
     model.test_cfg.bg_threshold=tracked model.test_cfg.net=online
   step cosa_cls_map $PY bench/cls_map.py $COSA $CKPT \
     --out $OUT/cosa/cls_map.json ;;
+cpl_fixed)
+  for xi in 0.3 0.4 0.5 0.6 0.7; do
+    test_row cam_val_xi$xi model.test_cfg.output=cam \
+      model.test_cfg.bg_threshold=$xi
+  done ;;
 ablations)
   for row in cosa $ROWS; do short $row $(row_cfg $row); done ;;
 ablations_cpl)
