@@ -114,6 +114,11 @@ def test_scores_come_from_the_chosen_network(bench, toy_cfg, tmp_path):
     ])
     assert overridden['cls_score']['ap'] == pytest.approx(
         written['cls_score']['ap'])
+    with pytest.raises(ValueError, match="'bogus'"):
+        bench.main([
+            str(cfg_file),
+            str(ckpt), '--cfg-options', 'model.test_cfg.net=bogus'
+        ])
     with pytest.raises(FileNotFoundError, match='no checkpoint'):
         bench.main([str(cfg_file), str(tmp_path / 'absent.pth')])
     with pytest.raises(RuntimeError, match='missing keys'):
