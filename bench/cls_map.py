@@ -33,9 +33,9 @@ from mmseg.registry import MODELS
 from torch.utils.data import DataLoader
 
 import mmseg_wsss  # noqa: F401  (registers the modules)
+from mmseg_wsss.models.segmentors.cosa import NETS
 from mmseg_wsss.structures import stack_img_labels
 
-NETS = ('assignment', 'online')
 SCORES = ('cls_score', 'cls_score_aux')
 LOG_EVERY = 50
 
@@ -124,16 +124,13 @@ def main(argv: Optional[List[str]] = None) -> dict:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    net = args.net or (cfg.model.get('test_cfg') or {}).get(
-        'net', 'assignment')
-    if net not in NETS:
-        raise ValueError(f'cls_map: {args.config}: model.test_cfg.net is '
-                         f'{net!r}; expected one of {NETS}')
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     model = MODELS.build(cfg.model)
     if not hasattr(model, 'assignment_net'):
         raise TypeError(f'cls_map scores CoSA models; {args.config} builds '
                         f'a {type(model).__name__}')
+    # CoSA checked test_cfg.net when it was built
+    net = args.net or model.test_cfg.get('net', 'assignment')
     # strict: a checkpoint of another model must not score random weights
     load_checkpoint(model,
                     args.checkpoint,
