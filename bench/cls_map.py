@@ -17,6 +17,7 @@ Usage:
         [--cfg-options k=v ...] [--out r.json]
 """
 import argparse
+import importlib.util
 import json
 import logging
 import os.path as osp
@@ -69,9 +70,9 @@ def class_scores(
             print_log(f'cls_map: {i + 1} / {len(dataloader)} batches',
                       logger='current')
     return ({
-        name: torch.cat(s).numpy()
+        name: torch.cat(s).cpu().numpy()
         for name, s in scores.items()
-    }, torch.cat(labels).numpy())
+    }, torch.cat(labels).cpu().numpy())
 
 
 def mean_ap(scores: np.ndarray, labels: np.ndarray) -> dict:
@@ -117,8 +118,21 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
-    """Score a checkpoint; print (and with ``--out`` write) the results."""
+    """Score a checkpoint; print (and with ``--out`` write) the results.
+
+    Raises:
+        ValueError: ``--out`` does not end in ``.json``.
+        ImportError: scikit-learn is not installed (the tests extra).
+        FileNotFoundError: the checkpoint does not exist.
+        TypeError: the config does not build a CoSA model.
+    """
     args = parse_args(argv)
+    # checked before the scoring pass, so a bad call fails at once
+    if args.out and not args.out.endswith('.json'):
+        raise ValueError(f'cls_map: --out {args.out} must end in .json')
+    if importlib.util.find_spec('sklearn') is None:
+        raise ImportError('cls_map needs scikit-learn: pip install -e '
+                          '".[tests]"')
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'cls_map: no checkpoint at {args.checkpoint}')
     cfg = Config.fromfile(args.config)
@@ -128,7 +142,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     model = MODELS.build(cfg.model)
     if not hasattr(model, 'assignment_net'):
         raise TypeError(f'cls_map scores CoSA models; {args.config} builds '
-                        f'a {type(model).__name__}')
+                        f'{type(model).__name__}')
     # CoSA checked test_cfg.net when it was built
     net = args.net or model.test_cfg.get('net', 'assignment')
     # strict: a checkpoint of another model must not score random weights
@@ -138,6 +152,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
                     strict=True,
                     logger='current')
     model.eval()
+    if torch.cuda.is_available():
+        model.cuda()
     dataloader = Runner.build_dataloader(cfg.test_dataloader)
     scores, labels = class_scores(model, dataloader, net)
     results = dict(config=args.config,

@@ -130,3 +130,37 @@ def test_scores_come_from_the_chosen_network(bench, toy_cfg, tmp_path):
             })
         torch.save(broken, ckpt)
         bench.main([str(cfg_file), str(ckpt)])
+
+
+def test_bad_calls_fail_before_scoring(bench, toy_cfg, tmp_path,
+                                       monkeypatch):
+    cfg_file = tmp_path / 'cfg.py'
+    toy_cfg.dump(str(cfg_file))
+    # neither call reaches the checkpoint (absent here) nor the split
+    absent = str(tmp_path / 'absent.pth')
+    with pytest.raises(ValueError, match=r'r\.txt must end in \.json'):
+        bench.main([str(cfg_file), absent, '--out', str(tmp_path / 'r.txt')])
+    real_find_spec = bench.importlib.util.find_spec
+    monkeypatch.setattr(
+        bench.importlib.util, 'find_spec', lambda name, *args: None
+        if name == 'sklearn' else real_find_spec(name, *args))
+    with pytest.raises(ImportError, match='scikit-learn'):
+        bench.main([str(cfg_file), absent])
+
+
+def test_rejects_a_config_that_is_not_cosa(bench, tmp_path):
+    init_default_scope('mmseg')
+    ckpt = tmp_path / 'model.pth'
+    torch.save(dict(state_dict={}), ckpt)
+    cfg = Config(
+        dict(default_scope='mmseg',
+             model=dict(type='EncoderDecoder',
+                        backbone=dict(type='ResNetV1c', depth=18),
+                        decode_head=dict(type='FCNHead',
+                                         in_channels=512,
+                                         channels=8,
+                                         num_classes=3))))
+    cfg_file = tmp_path / 'cfg.py'
+    cfg.dump(str(cfg_file))
+    with pytest.raises(TypeError, match='builds EncoderDecoder'):
+        bench.main([str(cfg_file), str(ckpt)])
