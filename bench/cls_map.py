@@ -8,16 +8,16 @@ through one network (``--net``; by default the config's
 are the final classifier's ``cls_score`` (the M' classifier) and the
 earlier layer's ``cls_score_aux`` (M-dagger'), the targets the images'
 ``gt_img_labels``. AP per foreground class is scikit-learn's
-``average_precision_score`` (a test / bench extra, never imported by the
+``average_precision_score`` (the ``tests`` extra, never imported by the
 package); mAP is their mean over the classes with at least one positive
 image (the others are listed).
 
 Usage:
     python bench/cls_map.py CONFIG CHECKPOINT [--net {assignment,online}] \\
-        [--cfg-options k=v ...] [--out r.json]
+        [--device cpu|cuda] [--cfg-options k=v ...] [--out r.json]
 """
 import argparse
-import importlib.util
+import importlib
 import json
 import logging
 import os.path as osp
@@ -112,6 +112,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         choices=NETS,
         help='the network whose classifiers are scored (default: the '
         "config's model.test_cfg.net, else assignment)")
+    parser.add_argument(
+        '--device',
+        default='cuda' if torch.cuda.is_available() else 'cpu',
+        help='where the model runs (default: cuda when available)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     parser.add_argument('--out', help='write the results as JSON here')
     return parser.parse_args(argv)
@@ -121,18 +125,22 @@ def main(argv: Optional[List[str]] = None) -> dict:
     """Score a checkpoint; print (and with ``--out`` write) the results.
 
     Raises:
-        ValueError: ``--out`` does not end in ``.json``.
-        ImportError: scikit-learn is not installed (the tests extra).
+        ValueError: ``--out`` does not end in ``.json``, or the config's
+            ``model.test_cfg.net`` is not a network name.
+        ImportError: scikit-learn is not installed (the ``tests`` extra).
         FileNotFoundError: the checkpoint does not exist.
         TypeError: the config does not build a CoSA model.
+        RuntimeError: the checkpoint's keys do not match the model.
     """
     args = parse_args(argv)
     # checked before the scoring pass, so a bad call fails at once
-    if args.out and not args.out.endswith('.json'):
+    if args.out is not None and not args.out.endswith('.json'):
         raise ValueError(f'cls_map: --out {args.out} must end in .json')
-    if importlib.util.find_spec('sklearn') is None:
-        raise ImportError('cls_map needs scikit-learn: pip install -e '
-                          '".[tests]"')
+    try:
+        importlib.import_module('sklearn.metrics')
+    except ImportError as error:
+        raise ImportError('cls_map: needs scikit-learn (pip install -e '
+                          '".[tests]")') from error
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'cls_map: no checkpoint at {args.checkpoint}')
     cfg = Config.fromfile(args.config)
@@ -152,8 +160,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
                     strict=True,
                     logger='current')
     model.eval()
-    if torch.cuda.is_available():
-        model.cuda()
+    model.to(args.device)
     dataloader = Runner.build_dataloader(cfg.test_dataloader)
     scores, labels = class_scores(model, dataloader, net)
     results = dict(config=args.config,
