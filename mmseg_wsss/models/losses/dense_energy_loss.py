@@ -2,21 +2,24 @@
 
 cosa.md 2.12 (code preset only, off by default: 7 item 14). The released
 code evaluates the bilateral kernel with a compiled CPU permutohedral
-lattice (extension ``bilateralfilter``); we do not vendor it. No package of
-our stack exposes such a filter on arbitrary ``C``-channel maps:
-``pydensecrf`` reaches its lattice only inside a mean-field step (``K p``
-comes back through a softmax, scaled by an image-dependent normalisation
-the Python API does not expose) and ``cv2.bilateralFilter`` is a
-normalised, windowed filter guided by the filtered image itself
-(``cv2.ximgproc`` is not in ``opencv-python``). The kernel is therefore
-evaluated exactly (:func:`dense_bilateral_filter`) and ``backend='auto'``
-resolves to ``'exact'``.
+lattice, the ``bilateralfilter`` extension of the rloss project (built from
+its source; not on PyPI, not vendored here). ``backend='lattice'`` calls
+that extension when it is installed; ``backend='exact'`` evaluates the
+kernel exactly (:func:`dense_bilateral_filter`; no package of our stack
+exposes a lattice on arbitrary ``C``-channel maps: ``pydensecrf`` reaches
+its lattice only inside a mean-field step and ``cv2.bilateralFilter`` is a
+normalised, windowed filter guided by the filtered image itself).
+``backend='auto'`` takes the lattice when the extension imports, else the
+exact kernel.
 """
-from typing import Tuple
+import importlib
+from typing import Callable, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmseg.registry import MODELS
 from torch import Tensor
 
@@ -26,7 +29,10 @@ from ...structures import IGNORE_INDEX
 #: 64 MiB; the kernel is built in place).
 CHUNK_ELEMENTS = 2**24
 
-BACKENDS = ('auto', 'exact')
+BACKENDS = ('auto', 'exact', 'lattice')
+
+#: Import name of the released code's permutohedral-lattice extension.
+LATTICE_MODULE = 'bilateralfilter'
 
 
 def bilateral_features(images: Tensor, sigma_rgb: float,
@@ -87,6 +93,44 @@ def dense_bilateral_filter(values: Tensor, features: Tensor) -> Tensor:
     return out
 
 
+def lattice_bilateral_filter(values: Tensor, images: Tensor,
+                             sigma_rgb: float, sigma_xy: float) -> Tensor:
+    """Approximate dense Gaussian filter by the permutohedral lattice.
+
+    The same ``out_i = sum_j K_ij values_j`` as
+    :func:`dense_bilateral_filter` with the features of
+    :func:`bilateral_features`, evaluated on the CPU by the released code's
+    ``bilateralfilter.bilateralfilter_batch`` (rloss's extension, one image
+    per OpenMP thread), in float32, in time linear in the pixels.
+
+    Args:
+        values (Tensor): B x C x (H W) maps, row-major pixels.
+        images (Tensor): RGB images, B x 3 x H x W, 0-255.
+        sigma_rgb (float): Colour bandwidth (0-255 units).
+        sigma_xy (float): Spatial bandwidth in pixels of ``images``.
+
+    Returns:
+        Tensor: B x C x (H W) filtered maps, on the device and dtype of
+        ``values``.
+
+    Raises:
+        ImportError: The ``bilateralfilter`` extension is not installed.
+    """
+    lattice = importlib.import_module(LATTICE_MODULE)
+    batch, channels = values.shape[:2]
+    height, width = images.shape[2:]
+
+    def flat(tensor: Tensor) -> np.ndarray:
+        tensor = tensor.detach().to('cpu', torch.float32).contiguous()
+        return tensor.numpy().ravel()
+
+    out = np.zeros(batch * channels * height * width, dtype=np.float32)
+    lattice.bilateralfilter_batch(
+        flat(images), flat(values), out, batch, channels, height, width,
+        float(sigma_rgb), float(sigma_xy))
+    return torch.from_numpy(out).view(values.shape).to(values)
+
+
 class _DenseEnergy(torch.autograd.Function):
     """``E = -(1/B) sum_k sum_i P_ki g_i (K P_k)_i`` with ``P = p ROI`` and
     the spec's gradient ``dE/dp = -2 g (K P) ROI / B`` (cosa.md 2.12).
@@ -99,9 +143,9 @@ class _DenseEnergy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, probs: Tensor, roi: Tensor, gate: Tensor,
-                features: Tensor) -> Tensor:
+                kernel_filter: Callable[[Tensor], Tensor]) -> Tensor:
         masked = probs * roi.unsqueeze(1)
-        filtered = dense_bilateral_filter(masked, features)
+        filtered = kernel_filter(masked)
         gate_roi = (gate * roi).unsqueeze(1)
         ctx.save_for_backward(gate_roi, filtered)
         return -(masked * gate.unsqueeze(1) * filtered).sum() / len(probs)
@@ -138,9 +182,11 @@ class DenseEnergyLoss(nn.Module):
         sigma_rgb (float): Colour bandwidth, 0-255 units.
         sigma_xy (float): Spatial bandwidth in pixels of the input size.
         scale_factor (float): Downscaling factor in (0, 1].
-        backend (str): ``'exact'`` (:func:`dense_bilateral_filter`) or
-            ``'auto'`` (the fastest available; no permutohedral lattice is
-            available in our stack, so ``'exact'``, see the module note).
+        backend (str): ``'lattice'`` (:func:`lattice_bilateral_filter`,
+            the released code's, needs its ``bilateralfilter`` extension),
+            ``'exact'`` (:func:`dense_bilateral_filter`) or ``'auto'``
+            (the lattice when its extension imports, else exact; see the
+            module note). The resolved name is kept in ``backend``.
         loss_weight (float): Weight of the loss.
         loss_name (str): Name of the loss item.
         max_exact_pixels (int): Largest downscaled image (H W pixels) the
@@ -150,6 +196,7 @@ class DenseEnergyLoss(nn.Module):
     Raises:
         ValueError: Unknown backend, ``scale_factor`` outside (0, 1],
             non-positive bandwidths or ``max_exact_pixels``.
+        ImportError: ``backend='lattice'`` without its extension.
     """
 
     def __init__(self,
@@ -178,10 +225,31 @@ class DenseEnergyLoss(nn.Module):
         self.sigma_rgb = sigma_rgb
         self.sigma_xy = sigma_xy
         self.scale_factor = scale_factor
-        self.backend = backend
+        self.backend = self._resolve(backend)
         self.loss_weight = loss_weight
         self._loss_name = loss_name
         self.max_exact_pixels = max_exact_pixels
+
+    @staticmethod
+    def _resolve(backend: str) -> str:
+        """The backend ``'auto'`` stands for; checks the lattice imports."""
+        if backend == 'exact':
+            return backend
+        try:
+            importlib.import_module(LATTICE_MODULE)
+        except ImportError as error:
+            if backend == 'lattice':
+                raise ImportError(
+                    f"DenseEnergyLoss: backend='lattice' needs the "
+                    f'{LATTICE_MODULE!r} extension (the released code\'s '
+                    "permutohedral lattice, built from rloss's source); "
+                    "use backend='exact' for small inputs") from error
+            backend = 'exact'
+        else:
+            backend = 'lattice'
+        print_log(f'DenseEnergyLoss: {backend} bilateral filter',
+                  logger='current')
+        return backend
 
     def forward(self,
                 seg_logits: Tensor,
@@ -205,7 +273,8 @@ class DenseEnergyLoss(nn.Module):
 
         Raises:
             ValueError: Shapes disagree, or the downscaled image is empty
-                or has more than ``max_exact_pixels`` pixels.
+                or, on the exact backend, has more than ``max_exact_pixels``
+                pixels.
         """
         batch, _, height, width = seg_logits.shape
         if images.shape != (batch, 3, height, width):
@@ -223,14 +292,15 @@ class DenseEnergyLoss(nn.Module):
             raise ValueError(
                 f'scale_factor {self.scale_factor} shrinks the {height} x '
                 f'{width} input to {size[0]} x {size[1]} pixels')
-        if num_pixels > self.max_exact_pixels:
+        if (self.backend == 'exact'
+                and num_pixels > self.max_exact_pixels):
             raise ValueError(
                 f'the exact dense energy on {size[0]} x {size[1]} = '
                 f'{num_pixels} pixels (input {height} x {width}, '
                 f'scale_factor {self.scale_factor}) exceeds max_exact_pixels='
-                f'{self.max_exact_pixels}: its cost grows as pixels^2 and no '
-                'permutohedral-lattice backend is available; lower '
-                'scale_factor or raise max_exact_pixels')
+                f'{self.max_exact_pixels}: its cost grows as pixels^2; '
+                f'install the {LATTICE_MODULE!r} extension for the lattice '
+                'backend, lower scale_factor or raise max_exact_pixels')
         dtype = torch.promote_types(seg_logits.dtype, torch.float32)
         probs = seg_logits.to(dtype).softmax(dim=1)
         images = images.to(dtype)
@@ -246,9 +316,19 @@ class DenseEnergyLoss(nn.Module):
         roi = roi.flatten(1)
         gate = (roi - probs.detach().amax(dim=1)).clamp(min=0)
         gate = gate.masked_fill(label.flatten(1) == ignore_index, 1)
-        features = bilateral_features(images, self.sigma_rgb,
-                                      self.sigma_xy * self.scale_factor)
-        energy = _DenseEnergy.apply(probs, roi, gate, features)
+        sigma_xy = self.sigma_xy * self.scale_factor
+        if self.backend == 'lattice':
+
+            def kernel_filter(values: Tensor) -> Tensor:
+                return lattice_bilateral_filter(values, images,
+                                                self.sigma_rgb, sigma_xy)
+        else:
+            features = bilateral_features(images, self.sigma_rgb, sigma_xy)
+
+            def kernel_filter(values: Tensor) -> Tensor:
+                return dense_bilateral_filter(values, features)
+
+        energy = _DenseEnergy.apply(probs, roi, gate, kernel_filter)
         return self.loss_weight * self.weight * energy
 
     @property

@@ -1,5 +1,7 @@
 """DenseEnergyLoss: the gated dense CRF energy of cosa.md 2.12."""
 import math
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -70,7 +72,8 @@ def _naive(logits, images, roi, label, factor):
 
 
 def _loss(**kwargs):
-    cfg = dict(weight=1.0, sigma_rgb=SIGMA_RGB, sigma_xy=SIGMA_XY)
+    cfg = dict(
+        weight=1.0, sigma_rgb=SIGMA_RGB, sigma_xy=SIGMA_XY, backend='exact')
     cfg.update(kwargs)
     return DenseEnergyLoss(**cfg)
 
@@ -226,7 +229,7 @@ def test_degenerate_input_is_finite(what):
 
 
 @pytest.mark.parametrize('kwargs, match', [
-    (dict(backend='lattice'), 'backend'),
+    (dict(backend='permutohedral'), 'backend'),
     (dict(scale_factor=0.0), 'scale_factor'),
     (dict(scale_factor=1.5), 'scale_factor'),
     (dict(sigma_xy=0.0), 'sigma'),
@@ -248,3 +251,74 @@ def test_bad_input_is_refused():
         loss(logits, images, roi, label[:1])
     with pytest.raises(ValueError, match='shrinks'):
         _loss(scale_factor=0.05)(logits, images, roi, label)
+
+
+def _fake_lattice(calls):
+    """A stand-in for rloss's ``bilateralfilter`` extension: its
+    ``bilateralfilter_batch`` contract (flat float32 arrays, images N x 3 x
+    H x W, maps N x K x H x W, ``out`` filled in place, features ``(col,
+    row) / sigma_xy`` and ``rgb / sigma_rgb``), filtered exactly."""
+
+    def bilateralfilter_batch(images, ins, outs, n, k, h, w, sigma_rgb,
+                              sigma_xy):
+        for array, size in ((images, n * 3 * h * w), (ins, n * k * h * w),
+                            (outs, n * k * h * w)):
+            assert isinstance(array, np.ndarray) and array.dtype == np.float32
+            assert array.ndim == 1 and array.size == size
+        calls.append((n, k, h, w, sigma_rgb, sigma_xy))
+        rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing='ij')
+        for b in range(n):
+            rgb = images[b * 3 * h * w:(b + 1) * 3 * h * w].reshape(3, -1)
+            feats = np.concatenate([
+                np.stack([cols.ravel(), rows.ravel()]) / sigma_xy,
+                rgb / sigma_rgb
+            ]).T.astype(np.float64)
+            dist = ((feats[:, None] - feats[None])**2).sum(-1)
+            maps = ins[b * k * h * w:(b + 1) * k * h * w].reshape(k, -1)
+            outs[b * k * h * w:(b + 1) * k * h * w] = (
+                maps @ np.exp(-dist / 2).T).ravel()
+
+    return types.SimpleNamespace(bilateralfilter_batch=bilateralfilter_batch)
+
+
+@pytest.mark.parametrize('scale_factor', [1.0, 0.5])
+def test_lattice_backend_passes_the_extension_its_layout(
+        monkeypatch, scale_factor):
+    """Through a stand-in of the extension (exact, so any layout, scale
+    or sigma mistake shows), the lattice backend equals the exact one."""
+    calls = []
+    monkeypatch.setitem(sys.modules, dense_energy_loss.LATTICE_MODULE,
+                        _fake_lattice(calls))
+    logits, images, roi, label = _inputs()
+    # rows != columns: a transposed image or map shows
+    logits, images, roi, label = (logits[..., :10], images[..., :10],
+                                  roi[..., :10], label[..., :10])
+    results = {}
+    for backend in ('lattice', 'exact'):
+        leaf = logits.clone().requires_grad_(True)
+        loss = _loss(backend=backend, scale_factor=scale_factor,
+                     max_exact_pixels=1)
+        if backend == 'exact':
+            loss.max_exact_pixels = H * W
+        value = loss(leaf, images, roi, label)
+        value.backward()
+        results[backend] = (value.detach(), leaf.grad)
+    assert calls == [(B, C, round(H * scale_factor), round(10 * scale_factor),
+                      SIGMA_RGB, SIGMA_XY * scale_factor)]
+    assert results['lattice'][0].dtype == torch.float64
+    # the extension works in float32
+    for got, expected in zip(results['lattice'], results['exact']):
+        torch.testing.assert_close(
+            got, expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
+
+
+def test_auto_backend_takes_the_lattice_only_when_it_imports(monkeypatch):
+    monkeypatch.setitem(sys.modules, dense_energy_loss.LATTICE_MODULE,
+                        _fake_lattice([]))
+    assert DenseEnergyLoss().backend == 'lattice'
+    assert DenseEnergyLoss(backend='exact').backend == 'exact'
+    # a None entry makes the import raise ImportError
+    monkeypatch.setitem(sys.modules, dense_energy_loss.LATTICE_MODULE, None)
+    assert DenseEnergyLoss().backend == 'exact'
+    with pytest.raises(ImportError, match="'bilateralfilter' extension"):
+        DenseEnergyLoss(backend='lattice')
