@@ -13,6 +13,7 @@ normalised, windowed filter guided by the filtered image itself).
 exact kernel.
 """
 import importlib
+import logging
 from typing import Callable, Tuple
 
 import numpy as np
@@ -97,11 +98,15 @@ def lattice_bilateral_filter(values: Tensor, images: Tensor,
                              sigma_rgb: float, sigma_xy: float) -> Tensor:
     """Approximate dense Gaussian filter by the permutohedral lattice.
 
-    The same ``out_i = sum_j K_ij values_j`` as
+    Approximately the ``out_i = sum_j K_ij values_j`` of
     :func:`dense_bilateral_filter` with the features of
-    :func:`bilateral_features`, evaluated on the CPU by the released code's
+    :func:`bilateral_features` (unnormalised, the self term included),
+    evaluated on the CPU by the released code's
     ``bilateralfilter.bilateralfilter_batch`` (rloss's extension, one image
-    per OpenMP thread), in float32, in time linear in the pixels.
+    per OpenMP thread), in float32, in time linear in the pixels. The
+    lattice's error depends on where each pixel's features fall in it, so
+    its energies differ from the exact kernel's by a data-dependent factor,
+    not a constant one (the code's weight 1e-7 was set with the lattice).
 
     Args:
         values (Tensor): B x C x (H W) maps, row-major pixels.
@@ -232,23 +237,37 @@ class DenseEnergyLoss(nn.Module):
 
     @staticmethod
     def _resolve(backend: str) -> str:
-        """The backend ``'auto'`` stands for; checks the lattice imports."""
-        if backend == 'exact':
-            return backend
-        try:
-            importlib.import_module(LATTICE_MODULE)
-        except ImportError as error:
-            if backend == 'lattice':
-                raise ImportError(
-                    f"DenseEnergyLoss: backend='lattice' needs the "
-                    f'{LATTICE_MODULE!r} extension (the released code\'s '
-                    "permutohedral lattice, built from rloss's source); "
-                    "use backend='exact' for small inputs") from error
-            backend = 'exact'
-        else:
-            backend = 'lattice'
+        """The backend ``'auto'`` stands for; checks the lattice imports.
+
+        An installed extension that fails to import (often a build without
+        ``-fopenmp`` at link time: ``undefined symbol: GOMP_parallel``)
+        makes ``'auto'`` warn with the error before it takes the exact
+        kernel.
+        """
+        level = logging.INFO
+        if backend != 'exact':
+            try:
+                importlib.import_module(LATTICE_MODULE)
+            except ImportError as error:
+                if backend == 'lattice':
+                    raise ImportError(
+                        f"DenseEnergyLoss: backend='lattice' needs the "
+                        f'{LATTICE_MODULE!r} extension (the released '
+                        "code's permutohedral lattice, built from rloss's "
+                        f'source), which failed to import: {error}') from error
+                if not isinstance(error, ModuleNotFoundError):
+                    level = logging.WARNING
+                    print_log(
+                        f'DenseEnergyLoss: the {LATTICE_MODULE!r} extension '
+                        f'is installed but failed to import ({error}); '
+                        'falling back to the exact kernel',
+                        logger='current',
+                        level=level)
+                backend = 'exact'
+            else:
+                backend = 'lattice'
         print_log(f'DenseEnergyLoss: {backend} bilateral filter',
-                  logger='current')
+                  logger='current', level=level)
         return backend
 
     def forward(self,

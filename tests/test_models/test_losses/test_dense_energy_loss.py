@@ -1,4 +1,5 @@
 """DenseEnergyLoss: the gated dense CRF energy of cosa.md 2.12."""
+import logging
 import math
 import sys
 import types
@@ -261,10 +262,14 @@ def _fake_lattice(calls):
 
     def bilateralfilter_batch(images, ins, outs, n, k, h, w, sigma_rgb,
                               sigma_xy):
+        # SWIG's numpy typemaps: 1-D float32 arrays, outs written in place
         for array, size in ((images, n * 3 * h * w), (ins, n * k * h * w),
                             (outs, n * k * h * w)):
             assert isinstance(array, np.ndarray) and array.dtype == np.float32
             assert array.ndim == 1 and array.size == size
+        assert outs.flags.c_contiguous and outs.flags.writeable
+        assert all(type(dim) is int for dim in (n, k, h, w))
+        assert type(sigma_rgb) is float and type(sigma_xy) is float
         calls.append((n, k, h, w, sigma_rgb, sigma_xy))
         rows, cols = np.meshgrid(np.arange(h), np.arange(w), indexing='ij')
         for b in range(n):
@@ -322,3 +327,25 @@ def test_auto_backend_takes_the_lattice_only_when_it_imports(monkeypatch):
     assert DenseEnergyLoss().backend == 'exact'
     with pytest.raises(ImportError, match="'bilateralfilter' extension"):
         DenseEnergyLoss(backend='lattice')
+
+
+def test_a_broken_extension_is_reported(monkeypatch, tmp_path):
+    """Installed but failing to import (a build without -fopenmp at link
+    time): 'auto' warns with the error, 'lattice' raises it."""
+    name = dense_energy_loss.LATTICE_MODULE
+    (tmp_path / f'{name}.py').write_text(
+        "raise ImportError('undefined symbol: GOMP_parallel')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    with pytest.raises(ImportError, match='GOMP_parallel'):
+        DenseEnergyLoss(backend='lattice')
+    logged = []
+    monkeypatch.setattr(dense_energy_loss, 'print_log',
+                        lambda msg, **kw: logged.append((msg, kw)))
+    assert DenseEnergyLoss().backend == 'exact'
+    warnings = [msg for msg, kw in logged if kw['level'] == logging.WARNING]
+    assert len(warnings) == 2 and 'GOMP_parallel' in warnings[0]
+    logged.clear()
+    monkeypatch.setitem(sys.modules, name, None)  # not installed: quiet
+    assert DenseEnergyLoss().backend == 'exact'
+    assert [kw['level'] for _, kw in logged] == [logging.INFO]
